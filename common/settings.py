@@ -1,0 +1,267 @@
+"""One settings object for every component, read from environment variables and CLI flags.
+
+Precedence: CLI flag > environment variable > documented default. Every field below has an
+environment variable (``env``) and a CLI flag derived from its name (``--bootstrap-servers``).
+`compose.yaml` and the README use exactly these variable names (a test checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROCESSING_GUARANTEES = ("at-least-once", "exactly-once")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+#: Fields that must never be printed or logged in clear.
+SECRET_FIELDS = frozenset({"sasl_password", "ssl_key_password"})
+
+
+def _f(default: Any, env: str, help: str, group: str = "kafka") -> Any:
+    secret = "never logged" in help
+    return field(
+        default=default, repr=not secret, metadata={"env": env, "help": help, "group": group}
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- broker connection -------------------------------------------------------------
+    bootstrap_servers: str = _f(
+        "", "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers; empty = start the embedded broker"
+    )
+    security_protocol: str = _f(
+        "PLAINTEXT", "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: str = _f("", "KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+    sasl_username: str = _f("", "KAFKA_SASL_USERNAME", "SASL user name")
+    sasl_password: str = _f("", "KAFKA_SASL_PASSWORD", "SASL password (never logged)")
+    ssl_ca_location: str = _f("", "KAFKA_SSL_CA_LOCATION", "CA certificate file (PEM)")
+    ssl_certificate_location: str = _f(
+        "", "KAFKA_SSL_CERTIFICATE_LOCATION", "client certificate file (PEM)"
+    )
+    ssl_key_location: str = _f("", "KAFKA_SSL_KEY_LOCATION", "client key file (PEM)")
+    ssl_key_password: str = _f("", "KAFKA_SSL_KEY_PASSWORD", "client key password (never logged)")
+    connect_timeout_s: float = _f(
+        10.0, "KAFKA_CONNECT_TIMEOUT_S", "seconds to wait for the broker to answer metadata"
+    )
+    session_timeout_ms: int = _f(
+        6000, "KAFKA_SESSION_TIMEOUT_MS", "consumer session timeout (embedded broker joins in ~T/2)"
+    )
+    message_timeout_ms: int = _f(
+        20000,
+        "KAFKA_MESSAGE_TIMEOUT_MS",
+        "producer delivery timeout (fail fast if the broker is gone)",
+    )
+    processing_guarantee: str = _f(
+        "at-least-once",
+        "PROCESSING_GUARANTEE",
+        "at-least-once (default, any broker) or exactly-once (real Kafka only)",
+        "processing",
+    )
+    # --- embedded broker ---------------------------------------------------------------
+    run_dir: str = _f(
+        ".run", "RUN_DIR", "folder for the embedded broker's log and pid files", "embedded"
+    )
+    # --- topics ------------------------------------------------------------------------
+    topic_prefix: str = _f(
+        "", "TOPIC_PREFIX", "prefix for every topic name (a namespace per experiment)", "topics"
+    )
+    topic_raw: str = _f("RAW_DATA", "TOPIC_RAW", "raw rows as replayed", "topics")
+    topic_clean: str = _f(
+        "CLEAN_DATA", "TOPIC_CLEAN", "typed, valid, de-duplicated queries", "topics"
+    )
+    topic_query_metrics: str = _f(
+        "QUERY_METRICS", "TOPIC_QUERY_METRICS", "per-cluster window metrics", "topics"
+    )
+    topic_compile_metrics: str = _f(
+        "COMPILE_METRICS", "TOPIC_COMPILE_METRICS", "per-cluster compile metrics", "topics"
+    )
+    topic_leaderboard: str = _f("LEADERBOARD", "TOPIC_LEADERBOARD", "top-k boards", "topics")
+    topic_flattened: str = _f(
+        "FLATTENED", "TOPIC_FLATTENED", "one row per query x table x access", "topics"
+    )
+    topic_dead_letters: str = _f(
+        "DEAD_LETTERS", "TOPIC_DEAD_LETTERS", "rows that could not be cleaned", "topics"
+    )
+    partitions: int = _f(4, "TOPIC_PARTITIONS", "partitions per topic", "topics")
+    replication_factor: int = _f(1, "TOPIC_REPLICATION_FACTOR", "replication factor", "topics")
+    retention_ms: int = _f(
+        7 * 24 * 3600 * 1000,
+        "TOPIC_RETENTION_MS",
+        "retention.ms set explicitly on every topic",
+        "topics",
+    )
+    retention_bytes: int = _f(
+        -1, "TOPIC_RETENTION_BYTES", "retention.bytes (-1 = unlimited)", "topics"
+    )
+    # --- processing --------------------------------------------------------------------
+    window_seconds: int = _f(
+        3600, "WINDOW_SECONDS", "tumbling event-time window for metrics", "processing"
+    )
+    grace_seconds: int = _f(
+        60,
+        "GRACE_SECONDS",
+        "grace period before a window closes; later rows count as late",
+        "processing",
+    )
+    leaderboard_window_seconds: int = _f(
+        3600, "LEADERBOARD_WINDOW_SECONDS", "event-time window of the leaderboards", "processing"
+    )
+    leaderboard_k: int = _f(10, "LEADERBOARD_K", "entries per leaderboard", "processing")
+    dedup_horizon_seconds: int = _f(
+        86400, "DEDUP_HORIZON_SECONDS", "event-time horizon of duplicate detection", "processing"
+    )
+    state_dir: str = _f(
+        ".state", "STATE_DIR", "local state of the stateful processors", "processing"
+    )
+    consumer_group_prefix: str = _f(
+        "redset", "CONSUMER_GROUP_PREFIX", "prefix of every consumer group", "processing"
+    )
+    # --- storage and dashboards -------------------------------------------------------
+    duckdb_path: str = _f("data/warehouse.duckdb", "DUCKDB_PATH", "DuckDB file", "storage")
+    refresh_seconds: float = _f(
+        3.0, "DASHBOARD_REFRESH_SECONDS", "dashboard refresh period", "storage"
+    )
+
+    # ---------------------------------------------------------------------------------
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured, so the project starts its own."""
+        return not self.bootstrap_servers.strip()
+
+    def topic(self, name: str) -> str:
+        """Full topic name (with prefix) of a logical topic: raw, clean, ..., dead_letters."""
+        return self.topic_prefix + str(getattr(self, f"topic_{name}"))
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Logical name -> full topic name, for every declared topic."""
+        return {n: self.topic(n) for n in TOPIC_NAMES}
+
+    def group(self, stage: str) -> str:
+        """Consumer group of a stage; unique per topic namespace."""
+        ns = self.topic_prefix.rstrip(".-_")
+        return f"{self.consumer_group_prefix}{'.' + ns if ns else ''}.{stage}"
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings as a dict, secrets replaced by '***' (safe to log)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = "***" if f.name in SECRET_FIELDS and v else v
+        return out
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        if self.processing_guarantee not in PROCESSING_GUARANTEES:
+            raise SettingsError(
+                f"PROCESSING_GUARANTEE={self.processing_guarantee!r}: expected one of {PROCESSING_GUARANTEES}"
+            )
+        if self.security_protocol.upper() not in SECURITY_PROTOCOLS:
+            raise SettingsError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol!r}: expected one of {SECURITY_PROTOCOLS}"
+            )
+        for name in ("partitions", "replication_factor", "window_seconds", "leaderboard_k"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{env_name(name)} must be >= 1, got {getattr(self, name)}")
+        if self.grace_seconds < 0:
+            raise SettingsError(f"GRACE_SECONDS must be >= 0, got {self.grace_seconds}")
+        if self.embedded and self.processing_guarantee == "exactly-once":
+            raise SettingsError(
+                "exactly-once is not supported on the embedded broker (its transactions leak, "
+                "see README 'Broker'); use at-least-once or configure KAFKA_BOOTSTRAP_SERVERS"
+            )
+
+    # ---------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _coerce(f.name, raw, type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        s = cls(**values)
+        s.validate()
+        return s
+
+    @classmethod
+    def add_arguments(
+        cls, parser: argparse.ArgumentParser, only: Sequence[str] | None = None
+    ) -> None:
+        """Add one ``--flag`` per setting (all, or the groups in ``only``) to ``parser``."""
+        groups: dict[str, argparse._ArgumentGroup] = {}
+        for f in fields(cls):
+            g = f.metadata["group"]
+            if only is not None and g not in only:
+                continue
+            if g not in groups:
+                groups[g] = parser.add_argument_group(f"{g} settings")
+            groups[g].add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f"setting_{f.name}",
+                type=type(f.default),
+                default=None,
+                metavar=f.metadata["env"],
+                help=f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!r})",
+            )
+
+    @classmethod
+    def from_args(
+        cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        overrides = {f.name: getattr(args, f"setting_{f.name}", None) for f in fields(cls)}
+        return cls.from_env(environ, **overrides)
+
+
+TOPIC_NAMES = (
+    "raw",
+    "clean",
+    "query_metrics",
+    "compile_metrics",
+    "leaderboard",
+    "flattened",
+    "dead_letters",
+)
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable."""
+
+
+def env_name(field_name: str) -> str:
+    for f in fields(Settings):
+        if f.name == field_name:
+            return str(f.metadata["env"])
+    raise KeyError(field_name)
+
+
+def env_names() -> list[str]:
+    """Every environment variable the settings object reads."""
+    return [str(f.metadata["env"]) for f in fields(Settings)]
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows, for the README and --help."""
+    return [(f.metadata["env"], repr(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def _coerce(name: str, raw: str, typ: type) -> Any:
+    try:
+        if typ is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return typ(raw)
+    except ValueError as e:
+        raise SettingsError(f"{env_name(name)}={raw!r}: expected {typ.__name__}") from e
+
+
+def state_path(settings: Settings, stage: str) -> Path:
+    return Path(settings.state_dir) / (settings.topic_prefix.rstrip(".-_") or "default") / stage

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from common.kafka_config import consumer_config, producer_config, security_config
+from common.settings import Settings, SettingsError, env_names
+
+
+def test_defaults_are_documented_topic_names() -> None:
+    s = Settings.from_env({})
+    assert s.embedded
+    assert s.topics == {
+        "raw": "RAW_DATA",
+        "clean": "CLEAN_DATA",
+        "query_metrics": "QUERY_METRICS",
+        "compile_metrics": "COMPILE_METRICS",
+        "leaderboard": "LEADERBOARD",
+        "flattened": "FLATTENED",
+        "dead_letters": "DEAD_LETTERS",
+    }
+
+
+def test_env_then_cli_precedence() -> None:
+    env = {"TOPIC_PARTITIONS": "8", "TOPIC_PREFIX": "exp1.", "WINDOW_SECONDS": "60"}
+    parser = argparse.ArgumentParser()
+    Settings.add_arguments(parser)
+    args = parser.parse_args(["--partitions", "2"])
+    s = Settings.from_args(args, env)
+    assert s.partitions == 2 and s.window_seconds == 60
+    assert s.topic("raw") == "exp1.RAW_DATA"
+    assert s.group("clean") == "redset.exp1.clean"
+
+
+def test_bad_values_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="TOPIC_PARTITIONS"):
+        Settings.from_env({"TOPIC_PARTITIONS": "many"})
+    with pytest.raises(SettingsError, match="TOPIC_PARTITIONS"):
+        Settings.from_env({"TOPIC_PARTITIONS": "0"})
+    with pytest.raises(SettingsError, match="exactly-once"):
+        Settings.from_env({"PROCESSING_GUARANTEE": "exactly-once"})
+
+
+def test_security_config_and_redaction() -> None:
+    s = Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "b1:9093",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "alice",
+            "KAFKA_SASL_PASSWORD": "s3cret",
+            "KAFKA_SSL_CA_LOCATION": "/ca.pem",
+        }
+    )
+    conf = security_config(s)
+    assert conf == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "alice",
+        "sasl.password": "s3cret",
+        "ssl.ca.location": "/ca.pem",
+    }
+    assert producer_config(s)["bootstrap.servers"] == "b1:9093"
+    assert consumer_config(s, "g")["session.timeout.ms"] == 6000
+    assert "s3cret" not in repr(s.redacted()) and "s3cret" not in repr(s)
+
+
+def test_env_names_unique() -> None:
+    names = env_names()
+    assert len(names) == len(set(names))
