@@ -1,0 +1,13 @@
+# One image for every project process (replay, processors, dashboards); compose.yaml picks the command.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY common/ common/
+COPY producers/ producers/
+COPY processors/ processors/
+COPY dashboards/ dashboards/
+RUN mkdir -p /data /state
+EXPOSE 8501 8502
+CMD ["python", "-m", "processors", "--help"]
