@@ -265,3 +265,26 @@ def _coerce(name: str, raw: str, typ: type) -> Any:
 
 def state_path(settings: Settings, stage: str) -> Path:
     return Path(settings.state_dir) / (settings.topic_prefix.rstrip(".-_") or "default") / stage
+
+
+def markdown_table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{env}` | `{default}` | {meaning} |" for env, default, meaning in settings_table()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+
+    p = argparse.ArgumentParser(
+        prog="python -m common.settings",
+        description="Print every setting: its environment variable, default and meaning.",
+    )
+    p.add_argument("--markdown", action="store_true", help="as the README's markdown table")
+    a = p.parse_args()
+    if a.markdown:
+        print(markdown_table())
+    else:
+        for k, v in Settings.from_env().redacted().items():
+            print(f"{env_name(k):32s} {v!r}")
+    sys.exit(0)

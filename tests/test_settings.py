@@ -69,3 +69,12 @@ def test_security_config_and_redaction() -> None:
 def test_env_names_unique() -> None:
     names = env_names()
     assert len(names) == len(set(names))
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from common.settings import markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert markdown_table() in readme, "run `python -m common.settings --markdown` into README"
