@@ -1,0 +1,455 @@
+"""Replay a Redset source into RAW_DATA.
+
+``python -m producers.replay SOURCE [options]``; from Python, :func:`replay`.
+
+Order is ``(arrival_timestamp, query_id)`` (a row whose arrival cannot be parsed keeps its
+place after the previous row of its file); key = cluster (kind + instance id); Kafka
+timestamp = arrival; headers carry run id, dataset, file and row. The producer is
+idempotent with a bounded queue; progress (the highest row of the replay order below which
+every row is acknowledged) is persisted under ``RUN_DIR`` so that a restart with the same
+``--run-id`` continues after it, resending at most the rows that were in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from confluent_kafka import KafkaError, Message, Producer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from common.contract import REDSET_COLUMNS
+from common.kafka_config import producer_config
+from common.settings import Settings
+from common.topics import ensure_topics
+from producers.sources import ResolvedSource, SourceError, resolve, stage
+
+
+class ReplayError(RuntimeError):
+    """The replay could not complete (delivery failed, resume mismatch)."""
+
+
+@dataclass
+class ReplaySummary:
+    run_id: str
+    source: str
+    topic: str
+    rows_read: int = 0
+    rows_sent: int = 0
+    rows_rejected: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    rows_per_s: float = 0.0
+    resumed_from: int = 0
+    stopped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Filters:
+    clusters: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    sample: float | None = None
+    kind: str | None = None
+    limit: int | None = None
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def ordered_sql(relation: str, filters: Filters) -> str:
+    """SQL producing (key, ts, file, row, value, is_raw, raw_reason) in replay order.
+
+    Parameters: ``$run_id`` and ``$dataset``."""
+    kind_expr = (
+        _q(filters.kind)
+        if filters.kind
+        else "CASE WHEN _file ILIKE '%serverless%' THEN 'serverless' "
+        "WHEN _file ILIKE '%provisioned%' THEN 'provisioned' "
+        "WHEN cluster_size IS NULL OR trim(cluster_size::VARCHAR) = '' THEN 'serverless' "
+        "ELSE 'provisioned' END"
+    )
+    cols = ", ".join(f'"{c}" := "{c}"' for c in REDSET_COLUMNS)
+    prov = "_run_id := $run_id, _dataset := $dataset, _file := _file, _row := _row, _kind := _kind"
+    where = ["TRUE"]
+    if filters.clusters:
+        where.append("_key IN (" + ", ".join(_q(c) for c in filters.clusters) + ")")
+    if filters.start:
+        where.append(f"_ts >= TIMESTAMP {_q(filters.start)}")
+    if filters.end:
+        where.append(f"_ts < TIMESTAMP {_q(filters.end)}")
+    if filters.sample is not None:
+        where.append(f"hash(_file, _row) % 1000000 < {int(filters.sample * 1_000_000)}")
+    limit = f"LIMIT {int(filters.limit)}" if filters.limit else ""
+    sql = f"""
+    WITH src AS ({relation}),
+    typed AS (
+        SELECT *, TRY_CAST(arrival_timestamp AS TIMESTAMP) AS _ts,
+               TRY_CAST(TRY_CAST(instance_id AS DOUBLE) AS BIGINT) AS _iid,
+               TRY_CAST(TRY_CAST(query_id AS DOUBLE) AS BIGINT) AS _qid,
+               {kind_expr} AS _kind
+        FROM src),
+    keyed AS (
+        SELECT *, CASE WHEN _iid IS NULL THEN NULL ELSE _kind || '-' || _iid::VARCHAR END AS _key,
+               COALESCE(_ts, last_value(_ts IGNORE NULLS) OVER (
+                   PARTITION BY _file ORDER BY _row ROWS UNBOUNDED PRECEDING)) AS _sort_ts
+        FROM typed),
+    picked AS (SELECT * FROM keyed WHERE {" AND ".join(where)}
+               ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row {limit})
+    SELECT _key AS key, epoch_ms(_sort_ts) AS ts, _file AS file, _row AS row,
+           CASE WHEN _raw IS NULL THEN to_json(struct_pack({cols}, {prov}))::VARCHAR
+                ELSE to_json(struct_pack({cols}, {prov}, _raw := _raw, _error := json(_error)))::VARCHAR
+           END AS value,
+           _raw IS NOT NULL AS is_raw, json_extract_string(_error, '$.reason') AS raw_reason
+    FROM picked
+    ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row
+    """
+    return sql
+
+
+class _Acks:
+    """Delivery tracking: per partition, sequence numbers are acknowledged in order."""
+
+    def __init__(self, partitions: int, first: int) -> None:
+        self.pending: list[collections.deque[int]] = [
+            collections.deque() for _ in range(partitions)
+        ]
+        self.produced = first  # highest sequence handed to the producer
+        self.acked = 0
+        self.error: str | None = None
+
+    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.error = f"delivery to {msg.topic()} failed: {err.str()}"
+            return
+        self.pending[msg.partition()].popleft()
+        self.acked += 1
+
+    def acked_upto(self) -> int:
+        """Highest sequence s such that every sequence <= s is acknowledged."""
+        fronts = [d[0] for d in self.pending if d]
+        return min(fronts) - 1 if fronts else self.produced
+
+
+class _Checkpoint:
+    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
+        self.path = path
+        self.meta = meta
+        self.saved = -1
+
+    def load(self) -> int:
+        if not self.path.exists():
+            return 0
+        state = json.loads(self.path.read_text())
+        if state.get("meta") != self.meta:
+            raise ReplayError(
+                f"run {self.meta['run_id']} was started with other arguments "
+                f"({state.get('meta')}); use a new --run-id"
+            )
+        return int(state["acked"])
+
+    def save(self, acked: int, done: bool = False) -> None:
+        if acked == self.saved and not done:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"meta": self.meta, "acked": acked, "done": done}))
+        os.replace(tmp, self.path)
+        self.saved = acked
+
+
+def replay(
+    source: str,
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    speed: float | None = None,
+    rate: float | None = None,
+    limit: int | None = None,
+    clusters: list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    sample: float | None = None,
+    kind: str | None = None,
+    progress: bool = True,
+    stop_event: threading.Event | None = None,
+    pause_event: threading.Event | None = None,
+    encoding: str = "utf8",
+    max_in_flight: int = 50_000,
+    batch_rows: int = 50_000,
+) -> ReplaySummary:
+    """Replay ``source`` into ``settings.topic("raw")``; see the module docstring."""
+    if speed is not None and rate is not None:
+        raise ValueError("give either speed (event-time factor) or rate (rows/s), not both")
+    if kind not in (None, "provisioned", "serverless"):
+        raise ValueError(f"kind must be provisioned or serverless, not {kind!r}")
+    run_id = run_id or uuid.uuid4().hex[:12]
+    filters = Filters(tuple(clusters or ()), start, end, sample, kind, limit)
+    run_dir = Path(settings.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    src = resolve(source, str(run_dir / "cache"), progress=progress)
+    topic = settings.topic("raw")
+    summary = ReplaySummary(run_id=run_id, source=source, topic=topic)
+    meta = {"run_id": run_id, "source": source, "filters": asdict(filters), "topic": topic}
+    checkpoint = _Checkpoint(run_dir / f"replay-{run_id}.json", meta)
+    skip = checkpoint.load()
+    summary.resumed_from = skip
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '256MB'")
+    con.execute(f"SET temp_directory = {_q(str(run_dir / 'duckdb-tmp'))}")
+    con.execute("SET threads = 2")
+    relation = _stage_with_progress(con, src, progress, encoding)
+    sql = ordered_sql(relation, filters)
+    named = {"run_id": run_id, "dataset": src.dataset}
+    total = con.execute(f"SELECT count(*) FROM ({sql})", named).fetchone()[0]  # type: ignore[index]
+    summary.rows_read = int(total)
+    for reason, n in con.execute(
+        f"SELECT raw_reason, count(*) FROM ({sql}) WHERE is_raw GROUP BY 1", named
+    ).fetchall():
+        summary.rows_rejected[str(reason)] = int(n)
+
+    ensure_topics(settings, [topic])
+    conf = producer_config(settings)
+    conf.update(
+        {
+            "queue.buffering.max.messages": max_in_flight,
+            "linger.ms": 20,
+            "batch.num.messages": 10000,
+        }
+    )
+    producer = Producer(conf)
+    partitions = len(
+        producer.list_topics(topic, timeout=settings.connect_timeout_s).topics[topic].partitions
+    )
+    acks = _Acks(partitions, skip)
+    headers_base = [("run_id", run_id.encode()), ("dataset", src.dataset.encode())]
+    t_start = time.monotonic()
+    ts_first: int | None = None
+    last_ts = 0
+    last_save = t_start
+    seq = 0
+    stop = stop_event or threading.Event()
+    bar = Progress(
+        TextColumn(f"replay {run_id}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>9,.0f} rows/s"),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
+    task = bar.add_task("replay", total=total, completed=skip, rate=0.0)
+    produce = producer.produce
+    on_delivery = acks.on_delivery
+    pending = acks.pending
+    try:
+        with bar:
+            reader = con.execute(sql + f" OFFSET {int(skip)}", named).to_arrow_reader(batch_rows)
+            seq = skip
+            for batch in reader:  # type: ignore[union-attr]
+                keys = batch.column(0).to_pylist()
+                tss = batch.column(1).to_pylist()
+                files = batch.column(2).to_pylist()
+                rows = batch.column(3).to_pylist()
+                values = batch.column(4).to_pylist()
+                file_headers: dict[str, tuple[str, bytes]] = {}
+                for i in range(len(keys)):
+                    seq += 1
+                    ts = tss[i]
+                    if ts is None:
+                        ts = last_ts
+                    last_ts = ts
+                    key = keys[i]
+                    kb = key.encode() if key is not None else None
+                    part = (zlib.crc32(kb) if kb is not None else rows[i]) % partitions
+                    fname = files[i]
+                    fh = file_headers.get(fname)
+                    if fh is None:
+                        fh = file_headers[fname] = ("file", fname.encode())
+                    headers = [*headers_base, fh, ("row", str(rows[i]).encode())]
+                    while True:
+                        try:
+                            produce(topic, values[i], kb, partition=part, timestamp=ts,
+                                    headers=headers, on_delivery=on_delivery)  # fmt: skip
+                            break
+                        except BufferError:
+                            producer.poll(0.05)
+                    pending[part].append(seq)
+                    acks.produced = seq
+                    if speed or rate:
+                        if ts_first is None:
+                            ts_first = ts
+                        due = (seq - skip) / rate if rate else (ts - ts_first) / 1000.0 / speed
+                        ahead = due - (time.monotonic() - t_start)
+                        if ahead > 0.005:
+                            producer.poll(min(ahead, 0.5))
+                    if seq & 1023 == 0:
+                        producer.poll(0)
+                        if acks.error:
+                            raise ReplayError(acks.error)
+                        now = time.monotonic()
+                        if now - last_save > 0.2:
+                            checkpoint.save(acks.acked_upto())
+                            last_save = now
+                            elapsed = now - t_start
+                            bar.update(task, completed=seq, rate=(seq - skip) / max(elapsed, 1e-9))
+                        while (
+                            pause_event is not None and pause_event.is_set() and not stop.is_set()
+                        ):
+                            producer.poll(0.2)
+                            checkpoint.save(acks.acked_upto())
+                        if stop.is_set():
+                            break
+                if stop.is_set():
+                    summary.stopped = True
+                    break
+            remaining = producer.flush(settings.message_timeout_ms / 1000 + 5)
+            if acks.error or remaining:
+                raise ReplayError(
+                    acks.error
+                    or f"{remaining} rows not acknowledged by {settings.bootstrap_servers}"
+                )
+            checkpoint.save(acks.acked_upto(), done=not summary.stopped)
+            bar.update(task, completed=seq)
+    finally:
+        checkpoint.save(acks.acked_upto())
+        con.close()
+    summary.rows_sent = acks.acked
+    summary.elapsed_s = time.monotonic() - t_start
+    summary.rows_per_s = summary.rows_sent / summary.elapsed_s if summary.elapsed_s else 0.0
+    return summary
+
+
+def _stage_with_progress(
+    con: duckdb.DuckDBPyConnection, src: ResolvedSource, progress: bool, encoding: str
+) -> str:
+    bar = Progress(
+        TextColumn(f"read {src.text}"),
+        MofNCompleteColumn(),
+        disable=not progress or src.kind == "parquet",
+    )
+    with bar:
+        task = bar.add_task("read", total=None)
+        return stage(con, src, on_rows=lambda n: bar.advance(task, n), encoding=encoding)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m producers.replay",
+        description=(
+            "Replay a Redset source into RAW_DATA. SOURCE: a .parquet/.csv/.xlsx path or glob, "
+            "an https:// URL, s3://redshift-downloads/redset/... (anonymous, cached), or "
+            "synthetic:rows=N,seed=S,clusters=C,kind=provisioned|serverless|mixed,days=D,error_rate=E,duplicate_rate=R"
+        ),
+        epilog="Pause/resume: send SIGUSR1, or create RUN_DIR/replay-<run_id>.pause. "
+        "Resume after a crash: run again with the same --run-id.",
+    )
+    p.add_argument("source")
+    p.add_argument("--run-id", help="replay run id (default: new); reuse one to resume")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--speed", type=float, help="event time scaled: 1000 = 1000x real time")
+    g.add_argument("--rate", type=float, help="fixed rows per second")
+    p.add_argument("--limit", type=int, help="at most this many rows")
+    p.add_argument(
+        "--clusters", help="comma-separated cluster keys, e.g. provisioned-3,serverless-7"
+    )
+    p.add_argument("--start", help="only rows arriving at or after this time (UTC)")
+    p.add_argument("--end", help="only rows arriving before this time (UTC)")
+    p.add_argument("--sample", type=float, help="deterministic sample fraction in (0, 1]")
+    p.add_argument(
+        "--kind", choices=["provisioned", "serverless"], help="cluster kind of every row"
+    )
+    p.add_argument("--encoding", default="utf8", help="CSV text encoding (default utf8)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    Settings.add_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from common.broker import BrokerError, broker_for
+
+    stop = threading.Event()
+    pause = threading.Event()
+
+    def _toggle(signum: int, frame: object) -> None:
+        if pause.is_set():
+            pause.clear()
+        else:
+            pause.set()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGUSR1, _toggle)
+    try:
+        settings = Settings.from_args(args)
+        if settings.embedded:
+            print("note: no KAFKA_BOOTSTRAP_SERVERS: using an embedded broker that stops with this command",
+                  file=sys.stderr)  # fmt: skip
+        run_id = args.run_id or uuid.uuid4().hex[:12]
+        pause_file = Path(settings.run_dir) / f"replay-{run_id}.pause"
+        watcher = threading.Thread(
+            target=_watch_pause_file, args=(pause_file, pause, stop), daemon=True
+        )
+        watcher.start()
+        with broker_for(settings) as s:
+            summary = replay(
+                args.source, s, run_id=run_id, speed=args.speed, rate=args.rate, limit=args.limit,
+                clusters=[c.strip() for c in args.clusters.split(",")] if args.clusters else None,
+                start=args.start, end=args.end, sample=args.sample, kind=args.kind,
+                progress=not args.no_progress, stop_event=stop, pause_event=pause, encoding=args.encoding,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        print("interrupted; rerun with the same --run-id to resume", file=sys.stderr)
+        return 130
+    except (SourceError, ReplayError, BrokerError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        stop.set()
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        rejected = ", ".join(f"{k}: {v}" for k, v in summary.rows_rejected.items()) or "none"
+        print(
+            f"run {summary.run_id}: read {summary.rows_read}, sent {summary.rows_sent} to {summary.topic}"
+            f" (resumed after row {summary.resumed_from}), unreadable rows sent raw: {rejected}, "
+            f"{summary.elapsed_s:.1f} s, {summary.rows_per_s:,.0f} rows/s"
+            + (" [stopped]" if summary.stopped else "")
+        )
+    return 0
+
+
+def _watch_pause_file(path: Path, pause: threading.Event, stop: threading.Event) -> None:
+    present = False
+    while not stop.is_set():
+        now = path.exists()
+        if now != present:
+            present = now
+            if now:
+                pause.set()
+            else:
+                pause.clear()
+        time.sleep(0.3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

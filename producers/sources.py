@@ -1,0 +1,316 @@
+"""Sources: every input becomes a DuckDB relation of raw rows with provenance.
+
+A source is staged (CSV, Excel, synthetic) or read in place (Parquet) and exposed as a
+DuckDB SQL relation with the 24 Redset columns *as read* plus ``_file``, ``_row`` and, for
+unreadable rows, ``_raw`` / ``_error``. DuckDB then orders it by (arrival, query_id) with a
+memory limit, spilling to disk, so no source is ever held in Python memory whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from common.contract import REDSET_COLUMNS
+
+REQUIRED = frozenset(REDSET_COLUMNS)
+EXTRA_COLS = ("_file", "_row", "_raw", "_error")
+
+
+class SourceError(ValueError):
+    """A source cannot be read at all (missing file, wrong columns); the message names it."""
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """What a SOURCE argument points at."""
+
+    text: str
+    kind: str  # parquet | csv | xlsx | synthetic
+    paths: tuple[str, ...]
+    dataset: str
+
+
+def dataset_name(path: str) -> str:
+    """``.../redset/provisioned/sample_0.001.parquet`` -> ``provisioned/sample_0.001``."""
+    p = Path(path)
+    parent = p.parent.name
+    return f"{parent}/{p.stem}" if parent in ("provisioned", "serverless", "parts") else p.stem
+
+
+def kind_from_path(path: str) -> str | None:
+    low = path.lower()
+    if "serverless" in low:
+        return "serverless"
+    if "provisioned" in low:
+        return "provisioned"
+    return None
+
+
+def resolve(text: str, cache_dir: str, progress: bool = True) -> ResolvedSource:
+    if text.startswith("synthetic:") or text == "synthetic":
+        return ResolvedSource(text, "synthetic", (text,), "synthetic")
+    if text.startswith(("https://", "http://", "s3://")):
+        from producers.download import fetch
+
+        local = fetch(text, cache_dir, progress=progress)
+        return ResolvedSource(text, _kind_of(local), (local,), dataset_name(text))
+    paths = sorted(glob.glob(text)) if any(ch in text for ch in "*?[") else [text]
+    if not paths:
+        raise SourceError(f"{text}: no file matches")
+    for p in paths:
+        if not os.path.isfile(p):
+            raise SourceError(f"{p}: no such file")
+    kinds = {_kind_of(p) for p in paths}
+    if len(kinds) != 1:
+        raise SourceError(f"{text}: mixes file types {sorted(kinds)}")
+    return ResolvedSource(text, kinds.pop(), tuple(paths), dataset_name(paths[0]))
+
+
+def _kind_of(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".txt", ".tsv"):
+        return "csv"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    raise SourceError(f"{path}: unsupported file type {suffix!r} (use .parquet, .csv, .xlsx)")
+
+
+def check_columns(path: str, names: list[str]) -> list[str]:
+    """Raise SourceError if required columns are missing; return the extra ones."""
+    missing = [c for c in REDSET_COLUMNS if c not in names]
+    if missing:
+        raise SourceError(
+            f"{path}: wrong column set: missing {', '.join(missing)}"
+            f" (found {', '.join(names[:8])}{'...' if len(names) > 8 else ''})"
+        )
+    return [n for n in names if n not in REQUIRED]
+
+
+# --- staging: everything that is not Parquet becomes a DuckDB table ----------------------
+STAGE_SCHEMA = pa.schema(
+    [pa.field(c, pa.string()) for c in REDSET_COLUMNS]
+    + [pa.field("_file", pa.string()), pa.field("_row", pa.int64()),
+       pa.field("_raw", pa.string()), pa.field("_error", pa.string())]
+)  # fmt: skip
+
+
+def _error_json(field: str | None, reason: str, message: str) -> str:
+    return json.dumps({"field": field, "reason": reason, "message": message})
+
+
+def csv_batches(
+    path: str, encoding: str = "utf8", block_size: int = 1 << 22
+) -> Iterator[pa.RecordBatch]:
+    """Stream a CSV as all-string batches with row numbers; bad rows kept as raw text."""
+    import pyarrow.csv as pcsv
+
+    try:
+        with open(path, encoding=encoding, errors="strict") as fh:
+            header_line = fh.readline()
+    except UnicodeDecodeError as e:
+        raise SourceError(
+            f"{path}: not {encoding} text ({e.reason}); try --encoding latin-1"
+        ) from e
+    except OSError as e:
+        raise SourceError(f"{path}: {e.strerror}") from e
+    if not header_line.strip():
+        raise SourceError(f"{path}: empty file (no header row)")
+    names = next(iter(__import__("csv").reader([header_line])))
+    extras = check_columns(path, names)
+    bad: list[tuple[int, str, str]] = []
+
+    def on_invalid(row: pcsv.InvalidRow) -> str:
+        line = (row.number or 0) - 1  # header is line 1
+        bad.append(
+            (line, row.text, f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        )
+        return "skip"
+
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=block_size, encoding=encoding, use_threads=False),
+        parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
+        convert_options=pcsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            include_columns=list(REDSET_COLUMNS),
+        ),
+    )
+    next_row = 1
+    try:
+        for batch in reader:
+            bad_here = sorted(b for b in bad if b[0] >= next_row)
+            bad.clear()
+            # valid rows take the numbers not used by the rows skipped in this stretch
+            rows: list[int] = []
+            skip = {b[0] for b in bad_here}
+            r = next_row
+            while len(rows) < batch.num_rows:
+                if r not in skip:
+                    rows.append(r)
+                r += 1
+            next_row = max(r, max(skip, default=0) + 1)
+            yield _stage_batch(batch, path, rows)
+            if bad_here:
+                yield _bad_rows_batch(path, bad_here)
+    except pa.ArrowInvalid as e:
+        raise SourceError(f"{path}: unreadable near row {next_row}: {e}") from e
+    if bad:
+        yield _bad_rows_batch(path, sorted(bad))
+    del extras
+
+
+def _stage_batch(batch: pa.RecordBatch, path: str, rows: list[int]) -> pa.RecordBatch:
+    n = batch.num_rows
+    cols = [_empty_to_null(batch.column(c).cast(pa.string())) for c in REDSET_COLUMNS]
+    cols += [pa.array([path] * n, pa.string()), pa.array(rows, pa.int64()),
+             pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]  # fmt: skip
+    return pa.RecordBatch.from_arrays(cols, schema=STAGE_SCHEMA)
+
+
+def _empty_to_null(arr: pa.Array) -> pa.Array:
+    """Empty CSV fields are NULL (as DuckDB and the real files treat them)."""
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _bad_rows_batch(path: str, bad: list[tuple[int, str, str]]) -> pa.RecordBatch:
+    n = len(bad)
+    cols = [pa.nulls(n, pa.string()) for _ in REDSET_COLUMNS]
+    cols += [
+        pa.array([path] * n, pa.string()),
+        pa.array([b[0] for b in bad], pa.int64()),
+        pa.array([b[1] for b in bad], pa.string()),
+        pa.array(
+            [_error_json(None, "unreadable_row", f"{path} row {b[0]}: {b[2]}") for b in bad],
+            pa.string(),
+        ),
+    ]
+    return pa.RecordBatch.from_arrays(cols, schema=STAGE_SCHEMA)
+
+
+def xlsx_batches(path: str, batch_rows: int = 20_000) -> Iterator[pa.RecordBatch]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:
+        raise SourceError(f"{path}: not a readable Excel file ({e})") from e
+    try:
+        ws = wb.worksheets[0]
+        it = ws.iter_rows(values_only=True)
+        header = next(it, None)
+        if header is None:
+            raise SourceError(f"{path}: empty sheet (no header row)")
+        names = ["" if h is None else str(h).strip() for h in header]
+        check_columns(path, names)
+        idx = [names.index(c) for c in REDSET_COLUMNS]
+        buf: list[list[str | None]] = []
+        rows: list[int] = []
+        for r, values in enumerate(it, start=1):
+            if values is None or all(v is None for v in values):
+                continue
+            buf.append([_cell(values[i]) if i < len(values) else None for i in idx])
+            rows.append(r)
+            if len(buf) >= batch_rows:
+                yield _rows_batch(buf, path, rows)
+                buf, rows = [], []
+        if buf:
+            yield _rows_batch(buf, path, rows)
+    finally:
+        wb.close()
+
+
+def _cell(v: object) -> str | None:
+    if v is None or v == "":
+        return None
+    if hasattr(v, "strftime"):
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return str(v)
+
+
+def _rows_batch(buf: list[list[str | None]], path: str, rows: list[int]) -> pa.RecordBatch:
+    cols = [pa.array([b[i] for b in buf], pa.string()) for i in range(len(REDSET_COLUMNS))]
+    n = len(buf)
+    cols += [pa.array([path] * n, pa.string()), pa.array(rows, pa.int64()),
+             pa.nulls(n, pa.string()), pa.nulls(n, pa.string())]  # fmt: skip
+    return pa.RecordBatch.from_arrays(cols, schema=STAGE_SCHEMA)
+
+
+def synthetic_table(spec_text: str) -> pa.Table:
+    from producers.synthetic import SyntheticSpec, generate
+
+    spec = SyntheticSpec.parse(spec_text)
+    t = generate(spec).table
+    n = t.num_rows
+    return (
+        t.append_column("_file", pa.array([spec.to_string()] * n, pa.string()))
+        .append_column("_row", pa.array(range(1, n + 1), pa.int64()))
+        .append_column("_raw", pa.nulls(n, pa.string()))
+        .append_column("_error", pa.nulls(n, pa.string()))
+    )
+
+
+def stage(
+    con: duckdb.DuckDBPyConnection,
+    src: ResolvedSource,
+    on_rows: Callable[[int], None] | None = None,
+    encoding: str = "utf8",
+) -> str:
+    """Make ``src`` available as SQL in ``con``; return the relation's SQL text."""
+    if src.kind == "parquet":
+        for p in src.paths:
+            try:
+                names = [
+                    r[0]
+                    for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [p]).fetchall()
+                ]
+            except duckdb.Error as e:
+                raise SourceError(
+                    f"{p}: not a readable Parquet file ({str(e).splitlines()[0]})"
+                ) from e
+            check_columns(p, names)
+        cols = ", ".join(f'"{c}"' for c in REDSET_COLUMNS)
+        files = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in src.paths) + "]"
+        return (
+            f"SELECT {cols}, filename AS _file, file_row_number + 1 AS _row, "
+            f"NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error "
+            f"FROM read_parquet({files}, filename=true, file_row_number=true)"
+        )
+    con.execute(
+        "CREATE OR REPLACE TABLE staged ("
+        + ", ".join(
+            f'"{f.name}" {"BIGINT" if f.name == "_row" else "VARCHAR"}' for f in STAGE_SCHEMA
+        )
+        + ")"
+    )
+    if src.kind == "synthetic":
+        batches: Iterator[pa.RecordBatch] = iter(synthetic_table(src.paths[0]).to_batches(100_000))
+    else:
+        batches = _chain(src, encoding)
+    for batch in batches:
+        con.register("_batch", pa.Table.from_batches([batch]))
+        con.execute("INSERT INTO staged SELECT * FROM _batch")
+        con.unregister("_batch")
+        if on_rows:
+            on_rows(batch.num_rows)
+    return "SELECT * FROM staged"
+
+
+def _chain(src: ResolvedSource, encoding: str) -> Iterator[pa.RecordBatch]:
+    for p in src.paths:
+        if src.kind == "csv":
+            yield from csv_batches(p, encoding=encoding)
+        else:
+            yield from xlsx_batches(p)
