@@ -72,10 +72,9 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def ordered_sql(relation: str, filters: Filters) -> str:
-    """SQL producing (key, ts, file, row, value, is_raw, raw_reason) in replay order.
-
-    Parameters: ``$run_id`` and ``$dataset``."""
+def ordered_sql(relation: str, filters: Filters, final: bool = True) -> str:
+    """SQL producing (key, ts, file, row, value) in replay order (parameters ``$run_id``,
+    ``$dataset``); with ``final=False``, the cheap (is_raw, raw_reason) rows for counting."""
     kind_expr = (
         _q(filters.kind)
         if filters.kind
@@ -96,7 +95,7 @@ def ordered_sql(relation: str, filters: Filters) -> str:
     if filters.sample is not None:
         where.append(f"hash(_file, _row) % 1000000 < {int(filters.sample * 1_000_000)}")
     limit = f"LIMIT {int(filters.limit)}" if filters.limit else ""
-    sql = f"""
+    cte = f"""
     WITH src AS ({relation}),
     typed AS (
         SELECT *, TRY_CAST(arrival_timestamp AS TIMESTAMP) AS _ts,
@@ -111,15 +110,23 @@ def ordered_sql(relation: str, filters: Filters) -> str:
         FROM typed),
     picked AS (SELECT * FROM keyed WHERE {" AND ".join(where)}
                ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row {limit})
+    """
+    if not final:
+        return (
+            cte
+            + " SELECT _raw IS NOT NULL AS is_raw, json_extract_string(_error, '$.reason') AS raw_reason FROM picked"
+        )
+    return (
+        cte
+        + f"""
     SELECT _key AS key, epoch_ms(_sort_ts) AS ts, _file AS file, _row AS row,
            CASE WHEN _raw IS NULL THEN to_json(struct_pack({cols}, {prov}))::VARCHAR
                 ELSE to_json(struct_pack({cols}, {prov}, _raw := _raw, _error := json(_error)))::VARCHAR
-           END AS value,
-           _raw IS NOT NULL AS is_raw, json_extract_string(_error, '$.reason') AS raw_reason
+           END AS value
     FROM picked
     ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row
     """
-    return sql
+    )
 
 
 class _Acks:
@@ -216,12 +223,15 @@ def replay(
     relation = _stage_with_progress(con, src, progress, encoding)
     sql = ordered_sql(relation, filters)
     named = {"run_id": run_id, "dataset": src.dataset}
-    total = con.execute(f"SELECT count(*) FROM ({sql})", named).fetchone()[0]  # type: ignore[index]
-    summary.rows_read = int(total)
-    for reason, n in con.execute(
-        f"SELECT raw_reason, count(*) FROM ({sql}) WHERE is_raw GROUP BY 1", named
+    stats_sql = ordered_sql(relation, filters, final=False)
+    total = 0
+    for is_raw, reason, n in con.execute(
+        f"SELECT is_raw, raw_reason, count(*) FROM ({stats_sql}) GROUP BY ALL"
     ).fetchall():
-        summary.rows_rejected[str(reason)] = int(n)
+        total += int(n)
+        if is_raw:
+            summary.rows_rejected[str(reason)] = int(n)
+    summary.rows_read = total
 
     ensure_topics(settings, [topic])
     conf = producer_config(settings)
@@ -237,7 +247,9 @@ def replay(
         producer.list_topics(topic, timeout=settings.connect_timeout_s).topics[topic].partitions
     )
     acks = _Acks(partitions, skip)
-    headers_base = [("run_id", run_id.encode()), ("dataset", src.dataset.encode())]
+    h_run, h_dataset = ("run_id", run_id), ("dataset", src.dataset)
+    key_cache: dict[str | None, tuple[bytes | None, int]] = {}
+    paced = bool(speed or rate)
     t_start = time.monotonic()
     ts_first: int | None = None
     last_ts = 0
@@ -258,46 +270,50 @@ def replay(
     pending = acks.pending
     try:
         with bar:
-            reader = con.execute(sql + f" OFFSET {int(skip)}", named).to_arrow_reader(batch_rows)
+            reader = con.sql(sql + f" OFFSET {int(skip)}", params=named).to_arrow_reader(batch_rows)
             seq = skip
-            for batch in reader:  # type: ignore[union-attr]
+            for batch in reader:
                 keys = batch.column(0).to_pylist()
                 tss = batch.column(1).to_pylist()
                 files = batch.column(2).to_pylist()
                 rows = batch.column(3).to_pylist()
                 values = batch.column(4).to_pylist()
-                file_headers: dict[str, tuple[str, bytes]] = {}
-                for i in range(len(keys)):
+                file_headers: dict[str, tuple[str, str]] = {}
+                for key, ts_or_none, fname, row, value in zip(
+                    keys, tss, files, rows, values, strict=True
+                ):
                     seq += 1
-                    ts = tss[i]
-                    if ts is None:
-                        ts = last_ts
+                    ts = last_ts if ts_or_none is None else ts_or_none
                     last_ts = ts
-                    key = keys[i]
-                    kb = key.encode() if key is not None else None
-                    part = (zlib.crc32(kb) if kb is not None else rows[i]) % partitions
-                    fname = files[i]
+                    kp = key_cache.get(key)
+                    if kp is None:
+                        kb_new = key.encode() if key is not None else None
+                        part_new = zlib.crc32(kb_new) % partitions if kb_new is not None else -1
+                        kp = key_cache[key] = (kb_new, part_new)
+                    kb, part = kp
+                    if part < 0:
+                        part = row % partitions
                     fh = file_headers.get(fname)
                     if fh is None:
-                        fh = file_headers[fname] = ("file", fname.encode())
-                    headers = [*headers_base, fh, ("row", str(rows[i]).encode())]
+                        fh = file_headers[fname] = ("file", fname)
+                    headers = [h_run, h_dataset, fh, ("row", str(row))]
                     while True:
                         try:
-                            produce(topic, values[i], kb, partition=part, timestamp=ts,
+                            produce(topic, value, kb, partition=part, timestamp=ts,
                                     headers=headers, on_delivery=on_delivery)  # fmt: skip
                             break
                         except BufferError:
                             producer.poll(0.05)
                     pending[part].append(seq)
-                    acks.produced = seq
-                    if speed or rate:
+                    if paced:
                         if ts_first is None:
                             ts_first = ts
-                        due = (seq - skip) / rate if rate else (ts - ts_first) / 1000.0 / speed
+                        due = (seq - skip) / rate if rate else (ts - ts_first) / 1000.0 / speed  # type: ignore[operator]
                         ahead = due - (time.monotonic() - t_start)
                         if ahead > 0.005:
                             producer.poll(min(ahead, 0.5))
-                    if seq & 1023 == 0:
+                    if not seq & 1023:
+                        acks.produced = seq
                         producer.poll(0)
                         if acks.error:
                             raise ReplayError(acks.error)
@@ -314,6 +330,7 @@ def replay(
                             checkpoint.save(acks.acked_upto())
                         if stop.is_set():
                             break
+                acks.produced = seq
                 if stop.is_set():
                     summary.stopped = True
                     break
