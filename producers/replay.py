@@ -119,7 +119,7 @@ def ordered_sql(relation: str, filters: Filters, final: bool = True) -> str:
     return (
         cte
         + f"""
-    SELECT _key AS key, epoch_ms(_sort_ts) AS ts, _file AS file, _row AS row,
+    SELECT _key AS key, epoch_us(_sort_ts) // 1000 AS ts, _file AS file, _row AS row,
            CASE WHEN _raw IS NULL THEN to_json(struct_pack({cols}, {prov}))::VARCHAR
                 ELSE to_json(struct_pack({cols}, {prov}, _raw := _raw, _error := json(_error)))::VARCHAR
            END AS value
@@ -211,7 +211,9 @@ def replay(
     src = resolve(source, str(run_dir / "cache"), progress=progress)
     topic = settings.topic("raw")
     summary = ReplaySummary(run_id=run_id, source=source, topic=topic)
-    meta = {"run_id": run_id, "source": source, "filters": asdict(filters), "topic": topic}
+    meta = json.loads(
+        json.dumps({"run_id": run_id, "source": source, "filters": asdict(filters), "topic": topic})
+    )
     checkpoint = _Checkpoint(run_dir / f"replay-{run_id}.json", meta)
     skip = checkpoint.load()
     summary.resumed_from = skip

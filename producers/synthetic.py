@@ -59,8 +59,8 @@ _RUNTIME_BUCKETS = [
     (10_000, 60_000),
     (60_000, 3_600_000),
 ]
-#: among non-cached queries: cache hits (all <= 10 ms) make up the rest of the first bucket
-_RUNTIME_P = [0.05, 0.53, 0.28, 0.11, 0.022, 0.006]
+#: over all queries; cache hits (all <= 10 ms) fill part of the first bucket
+_RUNTIME_P = [0.14, 0.48, 0.25, 0.10, 0.02, 0.01]
 #: bytes scanned buckets (MB) and shares among scanning queries
 _SCAN_BUCKETS = [
     (0.01, 1_000),
@@ -237,10 +237,14 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
         fingerprint[i] = fp
 
     # --- runtime (heavy tail; copy/ctas heavier), queue, compile ------------------------
-    p_rt = np.array(_RUNTIME_P) / sum(_RUNTIME_P)
-    bucket = rng.choice(len(p_rt), size=n, p=p_rt)
+    bucket = np.zeros(n, dtype=np.int64)
+    for kind, hit in _CACHE_HIT.items():
+        p_rt = np.array(_RUNTIME_P) / (1 - hit)
+        p_rt[0] = (_RUNTIME_P[0] - hit) / (1 - hit)
+        mask = kind_name == kind
+        bucket[mask] = rng.choice(len(p_rt), size=int(mask.sum()), p=p_rt / p_rt.sum())
     heavy = np.isin(qtype, ("copy", "ctas"))
-    bucket = np.where(heavy & (rng.random(n) < 0.5), np.minimum(bucket + 1, len(p_rt) - 1), bucket)
+    bucket = np.where(heavy & (rng.random(n) < 0.3), np.minimum(bucket + 1, len(p_rt) - 1), bucket)
     lo = np.array([b[0] for b in _RUNTIME_BUCKETS])[bucket]
     hi = np.array([b[1] for b in _RUNTIME_BUCKETS])[bucket]
     total = _log_uniform(rng, lo.astype(float), hi.astype(float))
@@ -268,7 +272,7 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
         np.array([b[1] for b in _SCAN_BUCKETS])[sb].astype(float),
     )
     no_scan = cached | np.isin(qtype, ("vacuum", "analyze", "other")) & (rng.random(n) < 0.7)
-    mbytes_scanned = np.where(no_scan, 0.0, np.round(mb, 0))
+    mbytes_scanned = np.where(no_scan, 0.0, np.round(mb, 1))
     spills = (rng.random(n) < 0.03) & ~cached
     mbytes_spilled = np.where(
         spills, np.round(_log_uniform(rng, np.full(n, 1.0), np.full(n, 50_000.0))), 0.0
