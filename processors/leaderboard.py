@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from common.contract import BOARDS
+from common.contract import BOARDS, VARIANT_CURRENT, VARIANT_FINAL
 
 
 def lb_row(rec: dict[str, Any]) -> list[Any]:
@@ -70,13 +70,26 @@ def board_values(rows: list[list[Any]]) -> dict[str, dict[str, float]]:
     }
 
 
-def boards(
-    run_id: str, start: int, end: int, rows: list[list[Any]], k: int, variant: str
-) -> list[dict[str, Any]]:
-    """One message per board (BOARDS order), each holding its whole ranked list."""
+def cluster_partial(rows: list[list[Any]], k: int, final: bool) -> dict[str, Any]:
+    """A cluster's top-k per board over one window. Every entity is cluster-scoped, so
+    the fleet top-k is exactly the top-k of the union of the clusters' top-k lists."""
     values = board_values(rows)
+    return {"final": final, "boards": {b: top_k(values[b], k) for b in BOARDS}}
+
+
+def boards(
+    run_id: str, start: int, end: int, partials: dict[str, dict[str, Any]], k: int
+) -> list[dict[str, Any]]:
+    """One message per board (BOARDS order), each holding its whole ranked list, merged
+    from the latest partial of every cluster. Variant ``final`` when every cluster's
+    partial is final, else ``current``."""
+    variant = VARIANT_FINAL if all(p["final"] for p in partials.values()) else VARIANT_CURRENT
     out = []
     for board in BOARDS:
+        union: dict[str, float] = {}
+        for p in partials.values():
+            for entity, value in p["boards"][board]:
+                union[entity] = value
         entries = [
             {
                 "board": board,
@@ -86,7 +99,7 @@ def boards(
                 "window_start": start,
                 "window_end": end,
             }
-            for i, (entity, value) in enumerate(top_k(values[board], k))
+            for i, (entity, value) in enumerate(top_k(union, k))
         ]
         out.append(
             {

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.contract import QUERY_TYPES
+from common.contract import FLEET, QUERY_TYPES
+from processors import sketch
 from processors.stats import percentiles
 
 _TYPE_INDEX = {t: i for i, t in enumerate(QUERY_TYPES)}
@@ -28,25 +29,40 @@ def qm_row(rec: dict[str, Any]) -> list[Any]:
     ]
 
 
-def window_record(
-    run_id: str, cluster: str, start: int, end: int, rows: list[list[Any]], final: bool
-) -> dict[str, Any]:
-    n = len(rows)
+_LAT = ("queue_ms", "execution_ms", "total_ms")
+
+
+def _aggregate(rows: list[list[Any]]) -> tuple[dict[str, Any], list[list[int]]]:
     by_type = [0] * len(QUERY_TYPES)
     aborted = cached = 0
-    queue: list[int] = []
-    execution: list[int] = []
-    total: list[int] = []
+    lat: list[list[int]] = [[], [], []]
     scanned = spilled = 0.0
     for r in rows:
         by_type[r[0]] += 1
         aborted += r[1]
         cached += r[2]
-        queue.append(r[3])
-        execution.append(r[4])
-        total.append(r[5])
+        lat[0].append(r[3])
+        lat[1].append(r[4])
+        lat[2].append(r[5])
         scanned += r[6]
         spilled += r[7]
+    agg: dict[str, Any] = {
+        "queries": len(rows),
+        "aborted": aborted,
+        "cached": cached,
+        "by_type": by_type,
+        "mbytes_scanned_sum": scanned,
+        "mbytes_spilled_sum": spilled,
+    }
+    for name, values in zip(_LAT, lat, strict=True):
+        agg[f"{name}_sum"] = sum(values)
+    return agg, lat
+
+
+def _record(
+    run_id: str, cluster: str, start: int, end: int, agg: dict[str, Any], final: bool
+) -> dict[str, Any]:
+    n = agg["queries"]
     out: dict[str, Any] = {
         "record": "window",
         "run_id": run_id,
@@ -55,20 +71,59 @@ def window_record(
         "window_end": end,
         "final": final,
         "queries": n,
-        "aborted": aborted,
-        "cached": cached,
-        "abort_rate": aborted / n if n else None,
-        "cache_hit_rate": cached / n if n else None,
-        "count_by_type": {t: by_type[i] for i, t in enumerate(QUERY_TYPES)},
-        "mbytes_scanned_sum": scanned,
-        "mbytes_spilled_sum": spilled,
+        "aborted": agg["aborted"],
+        "cached": agg["cached"],
+        "abort_rate": agg["aborted"] / n if n else None,
+        "cache_hit_rate": agg["cached"] / n if n else None,
+        "count_by_type": {t: agg["by_type"][i] for i, t in enumerate(QUERY_TYPES)},
+        "mbytes_scanned_sum": agg["mbytes_scanned_sum"],
+        "mbytes_spilled_sum": agg["mbytes_spilled_sum"],
     }
-    for name, values in (("queue_ms", queue), ("execution_ms", execution), ("total_ms", total)):
-        p50, p95, p99 = percentiles(values)
-        out[f"{name}_sum"] = sum(values)
-        out[f"{name}_p50"] = p50
-        out[f"{name}_p95"] = p95
-        out[f"{name}_p99"] = p99
+    for name in _LAT:
+        out[f"{name}_sum"] = agg[f"{name}_sum"]
+    return out
+
+
+def window_record(
+    run_id: str, cluster: str, start: int, end: int, rows: list[list[Any]], final: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the cluster's window record with exact percentiles, its partial for the fleet)."""
+    agg, lat = _aggregate(rows)
+    out = _record(run_id, cluster, start, end, agg, final)
+    out["percentiles"] = "exact"
+    for name, values in zip(_LAT, lat, strict=True):
+        out[f"{name}_p50"], out[f"{name}_p95"], out[f"{name}_p99"] = percentiles(values)
+    partial = {
+        **agg,
+        "final": final,
+        "sketch": {n: sketch.build(v) for n, v in zip(_LAT, lat, strict=True)},
+    }
+    return out, partial
+
+
+def fleet_record(
+    run_id: str, start: int, end: int, partials: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Fleet roll-up from the latest partial of every cluster: counts and sums exact,
+    percentiles from the merged sketches (relative error <= sketch.ALPHA)."""
+    ps = list(partials.values())
+    agg: dict[str, Any] = {
+        "queries": sum(p["queries"] for p in ps),
+        "aborted": sum(p["aborted"] for p in ps),
+        "cached": sum(p["cached"] for p in ps),
+        "by_type": [sum(p["by_type"][i] for p in ps) for i in range(len(QUERY_TYPES))],
+        "mbytes_scanned_sum": sum(p["mbytes_scanned_sum"] for p in ps),
+        "mbytes_spilled_sum": sum(p["mbytes_spilled_sum"] for p in ps),
+    }
+    for name in _LAT:
+        agg[f"{name}_sum"] = sum(p[f"{name}_sum"] for p in ps)
+    out = _record(run_id, FLEET, start, end, agg, all(p["final"] for p in ps))
+    out["percentiles"] = "sketch"
+    out["clusters"] = len(ps)
+    for name in _LAT:
+        merged = sketch.merge(p["sketch"][name] for p in ps)
+        for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+            out[f"{name}_{label}"] = sketch.quantile(merged, q)
     return out
 
 

@@ -2,16 +2,12 @@
 
 Per key, meta ``w`` = ``{"max": {run_id: max_event_ms}, "win": {"run|start": [n, closed,
 dirty]}}`` and one state entry ``r:run|start:i`` per accepted row (a compact list), so a
-row costs O(1) state operations and a window is read once when it closes.
+row costs O(1) state operations and a window's rows are read once when it closes.
 
-Two modes:
-
-* ``reopen=False`` (per-cluster windows): a row whose window already closed for its key
-  is *late*: it is not added, the caller records it. A closed window's rows are deleted.
-* ``reopen=True`` (fleet and leaderboard windows, fed from several partitions whose
-  interleaving is not deterministic): a closed window keeps its rows until
-  ``end + grace + horizon``; a row for it reopens it (the window is emitted again, same
-  identity, so downstream upserts converge). Only rows beyond the horizon are late.
+A row whose window already closed for its key (``processors.windows.is_late``) is *late*:
+it is not added and the caller records it. A window is emitted once, final, when it closes
+(its rows are then deleted); :func:`pending` / :func:`mark_flushed` let the caller emit the
+still-open windows as provisional results (e.g. when the input is idle).
 """
 
 from __future__ import annotations
@@ -28,8 +24,6 @@ from processors.windows import is_closed, window_start
 class WindowSpec:
     size_ms: int
     grace_ms: int
-    reopen: bool = False
-    horizon_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,22 +42,17 @@ def _rows(state: KeyState, wid: str, n: int) -> list[Any]:
 def add_row(
     state: KeyState, spec: WindowSpec, run_id: str, ts_ms: int, row: Any
 ) -> tuple[bool, list[Emit]]:
-    """Add a row; return (accepted, windows to emit now). accepted False = late."""
+    """Add a row; return (accepted, windows closed now). accepted False = late row."""
     meta = state.get("w")
     if meta is None:
         meta = {"max": {}, "win": {}}
     mx = meta["max"].get(run_id)
     start = window_start(ts_ms, spec.size_ms)
-    wid = f"{run_id}|{start}"
     win = meta["win"]
-    entry = win.get(wid)
-    accepted = True
-    if spec.reopen:
-        if entry is None and is_closed(start, spec.size_ms, spec.grace_ms + spec.horizon_ms, mx):
-            accepted = False
-    elif is_closed(start, spec.size_ms, spec.grace_ms, mx):
-        accepted = False
+    accepted = not is_closed(start, spec.size_ms, spec.grace_ms, mx)
     if accepted:
+        wid = f"{run_id}|{start}"
+        entry = win.get(wid)
         if entry is None:
             entry = [0, 0, 0]
             win[wid] = entry
@@ -76,24 +65,19 @@ def add_row(
     out: list[Emit] = []
     prefix = run_id + "|"
     for w in [w for w in win if w.startswith(prefix)]:
-        e = win[w]
         ws = int(w[len(prefix) :])
         if not is_closed(ws, spec.size_ms, spec.grace_ms, mx):
             continue
-        if not e[1] or e[2]:
-            out.append(Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, e[0]), True))
-            e[1], e[2] = 1, 0
-        if not spec.reopen or is_closed(ws, spec.size_ms, spec.grace_ms + spec.horizon_ms, mx):
-            for i in range(e[0]):
-                state.delete(f"r:{w}:{i}")
-            del win[w]
+        n = win.pop(w)[0]
+        out.append(Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, n), True))
+        for i in range(n):
+            state.delete(f"r:{w}:{i}")
     state.set("w", meta)
     return accepted, out
 
 
 def pending(state: KeyState, spec: WindowSpec) -> Iterator[Emit]:
-    """Windows whose latest content was not emitted yet (read only): open windows as
-    provisional (final False), reopened closed windows as final."""
+    """Open windows with rows added since the last :func:`mark_flushed` (provisional)."""
     meta = state.get("w")
     if not meta:
         return
@@ -102,4 +86,17 @@ def pending(state: KeyState, spec: WindowSpec) -> Iterator[Emit]:
             continue
         run_id, _, ws_s = w.rpartition("|")
         ws = int(ws_s)
-        yield Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, e[0]), bool(e[1]))
+        yield Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, e[0]), False)
+
+
+def mark_flushed(state: KeyState) -> None:
+    meta = state.get("w")
+    if not meta:
+        return
+    changed = False
+    for e in meta["win"].values():
+        if e[2]:
+            e[2] = 0
+            changed = True
+    if changed:
+        state.set("w", meta)

@@ -1,0 +1,57 @@
+"""A mergeable log-bucket quantile sketch (the DDSketch scheme) for fleet roll-ups.
+
+Values > 0 go to bucket ``i = ceil(log(x) / log(gamma))`` with
+``gamma = (1 + alpha) / (1 - alpha)``; a bucket is represented by ``2 gamma^i / (gamma + 1)``,
+which is within relative error ``alpha`` of every value in it. Zeros are counted apart.
+:func:`quantile` returns the representative of the bucket holding the value of 0-based
+rank ``floor(q * (n - 1))`` in sorted order, so it is within ``alpha`` (relative) of that
+exact value ("lower" quantile). Sketches merge by adding bucket counts: exact for any split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+ALPHA = 0.01
+_GAMMA = (1 + ALPHA) / (1 - ALPHA)
+_LOG_GAMMA = math.log(_GAMMA)
+
+Sketch = dict[str, int]  # bucket index (str, JSON friendly; "z" = zeros) -> count
+
+
+def bucket(x: float) -> str:
+    if x <= 0:
+        return "z"
+    return str(math.ceil(math.log(x) / _LOG_GAMMA))
+
+
+def build(values: Iterable[float]) -> Sketch:
+    out: Sketch = {}
+    for x in values:
+        b = bucket(x)
+        out[b] = out.get(b, 0) + 1
+    return out
+
+
+def merge(sketches: Iterable[Sketch]) -> Sketch:
+    out: Sketch = {}
+    for s in sketches:
+        for b, n in s.items():
+            out[b] = out.get(b, 0) + n
+    return out
+
+
+def quantile(s: Sketch, q: float) -> float | None:
+    n = sum(s.values())
+    if n == 0:
+        return None
+    rank = math.floor(q * (n - 1))
+    seen = s.get("z", 0)
+    if rank < seen:
+        return 0.0
+    for b in sorted(int(k) for k in s if k != "z"):
+        seen += s[str(b)]
+        if rank < seen:
+            return 2 * _GAMMA**b / (_GAMMA + 1)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,453 @@
+"""Quix Streams wiring: one ``quixstreams.Application`` per stage.
+
+Every stage consumes its input topic(s) with its own consumer group
+(``settings.group(stage)``), keeps state in a Quix state store (RocksDB + changelog topic)
+under ``state_path(settings, stage)``, and produces its outputs directly through the
+application's producer (so they are flushed before the offsets are committed:
+at-least-once, or exactly-once with transactions when selected). The per-row logic lives in
+the pure modules (clean, dedup, winlog, query_metrics, compile_metrics, leaderboard,
+flatten); this module only moves bytes and state.
+
+Windows are closed by event time per key (see ``processors.windows``). A periodic task of
+the run loop emits the still-open windows (``final: false`` / variant ``current``) once
+the input has been idle for ``IDLE_FLUSH_S`` (and the leaderboard's running boards every
+``CURRENT_EVERY_S`` while data flows), so a finished replay's last windows are visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from confluent_kafka.admin import AdminClient
+from quixstreams import Application
+from quixstreams.context import message_context
+from quixstreams.dataframe import StreamingDataFrame
+
+from common.contract import FLEET
+from common.kafka_config import (
+    admin_config,
+    quix_extra_consumer_config,
+    quix_extra_producer_config,
+)
+from common.settings import Settings, state_path
+from common.topics import ensure_topics
+from processors import compile_metrics, leaderboard, query_metrics
+from processors.clean import clean_row
+from processors.dedup import seen_or_add
+from processors.flatten import flatten
+from processors.windows import window_bounds
+from processors.winlog import Emit, WindowSpec, add_row, mark_flushed, pending
+
+log = logging.getLogger("processors")
+
+STAGES: tuple[str, ...] = ("clean", "query_metrics", "compile_metrics", "leaderboard", "flatten")
+
+_OUTPUTS: dict[str, list[str]] = {
+    "clean": ["clean", "dead_letters"],
+    "query_metrics": ["query_metrics"],
+    "compile_metrics": ["compile_metrics"],
+    "leaderboard": ["leaderboard"],
+    "flatten": ["flattened"],
+}
+_INPUTS: dict[str, str] = {
+    "clean": "raw",
+    "query_metrics": "clean",
+    "compile_metrics": "clean",
+    "leaderboard": "clean",
+    "flatten": "clean",
+}
+
+#: seconds without input after which open windows are emitted as provisional results
+IDLE_FLUSH_S = 2.0
+#: seconds between running ("current") leaderboards while data flows
+CURRENT_EVERY_S = 10.0
+#: state prefix holding the keys of a partition that have windows
+_REGISTRY = "__keys__"
+#: fleet / board merge state is kept this many dedup horizons behind the newest window
+MERGE_KEEP_HORIZONS = 7
+
+
+def output_topics(stage: str) -> list[str]:
+    """Logical names (``Settings.topic(name)``) of the topics a stage writes."""
+    if stage not in _OUTPUTS:
+        raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
+    return list(_OUTPUTS[stage])
+
+
+def internal_topics(settings: Settings, stage: str) -> list[str]:
+    """Full names of a stage's private topics (re-keying for the fleet / board windows)."""
+    if stage == "query_metrics":
+        return [settings.topic("query_metrics") + ".fleet-partials"]
+    if stage == "leaderboard":
+        return [settings.topic("leaderboard") + ".cluster-partials"]
+    return []
+
+
+def broker_is_embedded(settings: Settings) -> bool:
+    """True for the embedded Tansu broker (its metadata names the cluster ``tansu_*``)."""
+    if settings.embedded:
+        return True
+    try:
+        md = AdminClient(admin_config(settings)).list_topics(timeout=settings.connect_timeout_s)
+    except Exception:
+        return False
+    return str(md.cluster_id or "").startswith("tansu")
+
+
+def _dumps(v: Any) -> bytes:
+    return orjson.dumps(v)
+
+
+@dataclass
+class _Runtime:
+    """Shared mutable run-loop bookkeeping of one stage process."""
+
+    app: Application
+    until_idle: float | None
+    last_row: float = field(default_factory=time.monotonic)
+    consumed: int = 0
+    dirty: bool = False
+    last_flush: float = field(default_factory=time.monotonic)
+    flushers: list[Callable[[], None]] = field(default_factory=list)
+    current_every: float | None = None
+
+    def touch(self) -> None:
+        self.last_row = time.monotonic()
+        self.consumed += 1
+        self.dirty = True
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        idle = now - self.last_row
+        flush_after = IDLE_FLUSH_S
+        if self.until_idle is not None:
+            flush_after = min(flush_after, self.until_idle / 2)
+        if self.dirty and (
+            idle >= flush_after
+            or (self.current_every is not None and now - self.last_flush >= self.current_every)
+        ):
+            for f in self.flushers:
+                f()
+            self.dirty = False
+            self.last_flush = now
+        if (
+            self.until_idle is not None
+            and self.consumed
+            and not self.dirty
+            and idle >= self.until_idle
+        ):
+            log.info("no input for %.1f s: stopping", idle)
+            self.app.stop()
+
+
+class _Windowed:
+    """A window row log on one dataframe's store, with idle flushing of open windows."""
+
+    def __init__(
+        self,
+        sdf: StreamingDataFrame,
+        spec: WindowSpec,
+        emit: Callable[[str, Emit], None],
+    ) -> None:
+        self.sdf = sdf
+        self.spec = spec
+        self.emit = emit
+        self.known: dict[int, set[str]] = {}
+
+    def state(self, key: str) -> Any:
+        ctx = message_context()
+        tx = self.sdf.processing_context.checkpoint.get_store_transaction(
+            stream_id=self.sdf.stream_id, partition=ctx.partition
+        )
+        keys = self.known.get(ctx.partition)
+        if keys is None or key not in keys:
+            reg = tx.as_state(prefix=_REGISTRY)
+            stored = set(reg.get("keys") or [])
+            if key not in stored:
+                stored.add(key)
+                reg.set("keys", sorted(stored))
+            self.known[ctx.partition] = stored
+        return tx.as_state(prefix=key)
+
+    def flush(self) -> None:
+        pc = self.sdf.processing_context
+        if pc.state_manager.recovery_required:
+            return
+        store = pc.state_manager.get_store(self.sdf.stream_id)
+        for partition in sorted(store.partitions):
+            tx = pc.checkpoint.get_store_transaction(
+                stream_id=self.sdf.stream_id, partition=partition
+            )
+            keys = tx.as_state(prefix=_REGISTRY).get("keys") or []
+            for key in keys:
+                st = tx.as_state(prefix=key)
+                for e in pending(st, self.spec):
+                    self.emit(key, e)
+                mark_flushed(st)
+
+
+def _merge_stage(
+    app: Application,
+    topic: Any,
+    emit: Callable[[str, int, int, dict[str, Any]], None],
+    keep_ms: int,
+) -> None:
+    """Merge per-cluster window partials ``[run, start, end, cluster, partial]`` (one key,
+    so one partition): keep the latest partial of every cluster per window and emit the
+    merged result on every change. Windows more than ``keep_ms`` behind the newest window
+    of their run are forgotten."""
+    msdf = app.dataframe(topic)
+    msdf.register_store()
+
+    def on_partial(value: Any, key: Any, ts: int, headers: Any) -> None:
+        run, start, end, cluster, partial = value
+        st = msdf.processing_context.checkpoint.get_store_transaction(
+            stream_id=msdf.stream_id, partition=message_context().partition
+        ).as_state(prefix=key)
+        wid = f"p:{run}|{start}"
+        partials = st.get(wid)
+        if partials is None:
+            windows = st.get("mw") or {}
+            known = windows.setdefault(run, [])
+            known.append(start)
+            newest = max(known)
+            for old in [w for w in known if w < newest - keep_ms]:
+                st.delete(f"p:{run}|{old}")
+                known.remove(old)
+            st.set("mw", windows)
+            partials = {}
+        partials[cluster] = partial
+        st.set(wid, partials)
+        emit(run, start, end, partials)
+
+    msdf.update(on_partial, metadata=True)
+
+
+def _app(settings: Settings, stage: str, embedded: bool) -> Application:
+    return Application(
+        broker_address=settings.bootstrap_servers,
+        consumer_group=settings.group(stage),
+        state_dir=str(state_path(settings, stage)),
+        processing_guarantee=settings.processing_guarantee,  # type: ignore[arg-type]
+        auto_offset_reset="earliest",
+        consumer_extra_config=quix_extra_consumer_config(settings),
+        producer_extra_config=quix_extra_producer_config(
+            settings, stateful=True, embedded=embedded
+        ),
+        commit_interval=2.0,
+        loglevel="WARNING",
+    )
+
+
+def build_stage(stage: str, settings: Settings, *, until_idle: float | None = None) -> Application:
+    """Create the topics and the Quix application of a stage (not started)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
+    embedded = broker_is_embedded(settings)
+    names = [settings.topic(_INPUTS[stage])] + [settings.topic(n) for n in output_topics(stage)]
+    ensure_topics(settings, names + internal_topics(settings, stage))
+    app = _app(settings, stage, embedded)
+    rt = _Runtime(app, until_idle)
+    producer = app._processing_context.producer  # the app's producer: flushed before commits
+    horizon_ms = settings.dedup_horizon_seconds * 1000
+    merge_keep_ms = MERGE_KEEP_HORIZONS * horizon_ms
+
+    def produce(topic: str, key: str | None, value: Any, ts_ms: int) -> None:
+        producer.produce(topic=topic, key=key, value=_dumps(value), timestamp=ts_ms)
+
+    def topic_in(name: str) -> Any:
+        return app.topic(name, key_deserializer="str", value_deserializer="json")
+
+    sdf = app.dataframe(topic_in(settings.topic(_INPUTS[stage])))
+    sdf.register_store()
+
+    def key_state(key: str) -> Any:
+        return sdf.processing_context.checkpoint.get_store_transaction(
+            stream_id=sdf.stream_id, partition=message_context().partition
+        ).as_state(prefix=key)
+
+    if stage == "clean":
+        t_clean, t_dead = settings.topic("clean"), settings.topic("dead_letters")
+
+        def on_raw(value: Any, key: Any, ts: int, headers: Any) -> None:
+            rt.touch()
+            res = clean_row(value)
+            if res.clean is None:
+                dl = res.dead
+                assert dl is not None
+                produce(t_dead, dl["cluster"], dl, ts)
+                return
+            rec = res.clean
+            prov = [rec["file"], rec["row"]]
+            ts_ms = rec["arrival_us"] // 1000
+            old = seen_or_add(
+                key_state(rec["cluster"]),
+                f"{rec['run_id']}/{rec['query_id']}",
+                ts_ms,
+                prov,
+                horizon_ms,
+            )
+            if old is None:
+                produce(t_clean, rec["cluster"], rec, ts_ms)
+            elif list(old) != prov:
+                from processors.clean import dead_letter
+
+                dl = dead_letter(
+                    value,
+                    "query_id",
+                    "duplicate",
+                    f"duplicate of query_id {rec['query_id']} in cluster {rec['cluster']} "
+                    f"first seen at {old[0]} row {old[1]}",
+                    rec["cluster"],
+                )
+                produce(t_dead, rec["cluster"], dl, ts)
+
+        sdf.update(on_raw, metadata=True)
+
+    elif stage == "query_metrics":
+        t_out = settings.topic("query_metrics")
+        t_fleet = internal_topics(settings, stage)[0]
+        size = settings.window_seconds * 1000
+        spec = WindowSpec(size, settings.grace_seconds * 1000)
+
+        def emit_cluster(key: str, e: Emit) -> None:
+            rec, partial = query_metrics.window_record(
+                e.run_id, key, e.start, e.end, e.rows, e.final
+            )
+            produce(t_out, key, rec, e.start)
+            produce(t_fleet, FLEET, [e.run_id, e.start, e.end, key, partial], e.start)
+
+        win = _Windowed(sdf, spec, emit_cluster)
+
+        def on_clean(value: Any, key: Any, ts: int, headers: Any) -> None:
+            rt.touch()
+            cluster = value["cluster"]
+            ts_ms = value["arrival_us"] // 1000
+            st = win.state(cluster)
+            run = value["run_id"]
+            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
+                return
+            accepted, emits = add_row(st, spec, run, ts_ms, query_metrics.qm_row(value))
+            if not accepted:
+                start, end = window_bounds(ts_ms, size)
+                produce(t_out, cluster, query_metrics.late_record(value, start, end), ts_ms)
+            for e in emits:
+                emit_cluster(cluster, e)
+
+        sdf.update(on_clean, metadata=True)
+
+        def emit_fleet(run: str, start: int, end: int, partials: dict[str, Any]) -> None:
+            rec = query_metrics.fleet_record(run, start, end, partials)
+            produce(t_out, FLEET, rec, start)
+
+        _merge_stage(app, topic_in(t_fleet), emit_fleet, merge_keep_ms)
+        rt.flushers.append(win.flush)
+
+    elif stage == "compile_metrics":
+        t_out = settings.topic("compile_metrics")
+        size = settings.window_seconds * 1000
+        spec = WindowSpec(size, settings.grace_seconds * 1000)
+
+        def emit_c(key: str, e: Emit) -> None:
+            rec = compile_metrics.window_record(e.run_id, key, e.start, e.end, e.rows, e.final)
+            produce(t_out, key, rec, e.start)
+
+        cwin = _Windowed(sdf, spec, emit_c)
+
+        def on_clean_c(value: Any, key: Any, ts: int, headers: Any) -> None:
+            rt.touch()
+            cluster = value["cluster"]
+            ts_ms = value["arrival_us"] // 1000
+            st = cwin.state(cluster)
+            run = value["run_id"]
+            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
+                return
+            fp = value["feature_fingerprint"]
+            first: bool | None = None
+            if fp is not None:
+                fk = f"f:{run}|{fp}"
+                first = st.get(fk) is None
+                if first:
+                    st.set(fk, 1)
+            _, emits = add_row(st, spec, run, ts_ms, compile_metrics.cm_row(value, first))
+            for e in emits:
+                emit_c(cluster, e)
+
+        sdf.update(on_clean_c, metadata=True)
+        rt.flushers.append(cwin.flush)
+
+    elif stage == "leaderboard":
+        t_out = settings.topic("leaderboard")
+        t_parts = internal_topics(settings, stage)[0]
+        k = settings.leaderboard_k
+        lspec = WindowSpec(
+            settings.leaderboard_window_seconds * 1000, settings.grace_seconds * 1000
+        )
+        lkey = "boards"
+
+        def emit_l(key: str, e: Emit) -> None:
+            partial = leaderboard.cluster_partial(e.rows, k, e.final)
+            produce(t_parts, lkey, [e.run_id, e.start, e.end, key, partial], e.start)
+
+        lwin = _Windowed(sdf, lspec, emit_l)
+
+        def on_clean_l(value: Any, key: Any, ts: int, headers: Any) -> None:
+            rt.touch()
+            cluster = value["cluster"]
+            ts_ms = value["arrival_us"] // 1000
+            st = lwin.state(cluster)
+            run = value["run_id"]
+            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
+                return
+            _, emits = add_row(st, lspec, run, ts_ms, leaderboard.lb_row(value))
+            for e in emits:
+                emit_l(cluster, e)
+
+        sdf.update(on_clean_l, metadata=True)
+
+        def emit_b(run: str, start: int, end: int, partials: dict[str, Any]) -> None:
+            for msg in leaderboard.boards(run, start, end, partials, k):
+                produce(t_out, msg["board"], msg, start)
+
+        _merge_stage(app, topic_in(t_parts), emit_b, merge_keep_ms)
+        rt.flushers.append(lwin.flush)
+        rt.current_every = CURRENT_EVERY_S
+
+    elif stage == "flatten":
+        t_out = settings.topic("flattened")
+
+        def on_clean_f(value: Any, key: Any, ts: int, headers: Any) -> None:
+            rt.touch()
+            cluster = value["cluster"]
+            ts_ms = value["arrival_us"] // 1000
+            st = key_state(cluster)
+            run = value["run_id"]
+            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
+                return
+            last = {t: st.get(f"lw:{run}|{t}") for t in value["read_table_ids"]}
+            rows, writes = flatten(value, last)
+            for t, us in writes.items():
+                lk = f"lw:{run}|{t}"
+                prev = st.get(lk)
+                if prev is None or us > prev:
+                    st.set(lk, us)
+            for r in rows:
+                produce(t_out, cluster, r, ts_ms)
+
+        sdf.update(on_clean_f, metadata=True)
+
+    app._dataframe_registry.register_periodic_task(rt.tick)
+    return app
+
+
+def run_stage(stage: str, settings: Settings, *, until_idle: float | None = None) -> None:
+    """Run one stage until stopped (Ctrl-C / SIGTERM, after a checkpoint) or, with
+    ``until_idle``, until it has seen no new input for that many seconds after having
+    consumed something."""
+    app = build_stage(stage, settings, until_idle=until_idle)
+    app.run()
