@@ -1,0 +1,100 @@
+"""The DuckDB warehouse: one read-write connection per process, a cursor per reader.
+
+DuckDB allows one process to hold a file read-write, or many read-only, never both. So the
+process that writes (a dashboard server's materializer thread, or an experiment run) also
+serves the queries: every :meth:`Warehouse.query` runs on its own cursor of the single
+connection, safely from any thread, while the materializer appends.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+Params = list[Any] | dict[str, Any] | None
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration, in order."""
+    out = []
+    for entry in resources.files("processors.warehouse").joinpath("sql").iterdir():
+        m = re.match(r"(\d+)_(.+)\.sql$", entry.name)
+        if m:
+            out.append((int(m.group(1)), entry.name, entry.read_text()))
+    return sorted(out)
+
+
+class Warehouse:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str, read_only: bool = False) -> Warehouse:
+        if path != ":memory:" and not read_only:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(path, read_only=read_only)
+        wh = cls(con, path, read_only)
+        if not read_only:
+            wh.migrate()
+        return wh
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet (idempotent); return their names."""
+        cur = self.con.cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
+        done = {v for (v,) in cur.execute("SELECT version FROM schema_version").fetchall()}
+        applied = []
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            cur.execute("BEGIN")
+            cur.execute(sql)
+            cur.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, name])
+            cur.execute("COMMIT")
+            applied.append(name)
+        return applied
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self.con.cursor()
+
+    def query(self, sql: str, params: Params = None) -> pd.DataFrame:
+        """Run a read query on a fresh cursor (thread-safe) and return a DataFrame."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params).df() if params is not None else cur.execute(sql).df()
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        cur = self.cursor()
+        try:
+            row = (
+                cur.execute(sql, params).fetchone()
+                if params is not None
+                else cur.execute(sql).fetchone()
+            )
+            return row[0] if row else None
+        finally:
+            cur.close()
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        cur = self.cursor()
+        try:
+            cur.execute(sql, params) if params is not None else cur.execute(sql)
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self.con.close()
