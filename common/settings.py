@@ -156,6 +156,13 @@ class Settings:
             out[f.name] = "***" if f.name in SECRET_FIELDS and v else v
         return out
 
+    def to_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment variables that hand these settings to a child process."""
+        env = dict(os.environ if base is None else base)
+        for f in fields(self):
+            env[str(f.metadata["env"])] = str(getattr(self, f.name))
+        return env
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 

@@ -1,81 +1,204 @@
 """`make demo`: the main job on the embedded default.
 
 Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), creates the topics,
-replays a synthetic dataset and shows the rows flowing. Ctrl-C stops everything it
-started, by PID.
+starts the processor chain and both dashboards (each dashboard server materializes the
+topics into its own DuckDB file), then replays a synthetic dataset at a steady rate so the
+leaderboards move. Prints the dashboard URLs. Ctrl-C (or SIGTERM) stops everything it
+started, by PID, and leaves no process behind.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import signal
+import subprocess
 import sys
 import time
-import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
-from confluent_kafka import Consumer, Producer
-
-from common.broker import BrokerError, broker_for
-from common.contract import PROV_ROW, PROV_RUN_ID, cluster_key
-from common.kafka_config import consumer_config, producer_config
+from common.broker import BrokerError, broker_for, free_port
 from common.settings import Settings
 from common.topics import ensure_topics
 
+DEFAULT_SOURCE = (
+    "synthetic:rows=300000,seed=7,clusters=24,days=7,error_rate=0.002,duplicate_rate=0.001"
+)
 
-def _sample_rows(run_id: str, n: int) -> list[tuple[str, int, dict[str, object]]]:
-    base_ms = 1709251200000
-    rows = []
-    for i in range(n):
-        cluster = cluster_key("provisioned", i % 3)
-        rows.append(
-            (cluster, base_ms + i * 1000, {PROV_RUN_ID: run_id, PROV_ROW: i + 1, "query_id": i})
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_child(name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    log = log_dir / f"{name}.log"
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # we stop it ourselves, by PID
         )
-    return rows
+    return Child(name, proc, log)
+
+
+def stop_children(children: list[Child], timeout_s: float = 15.0) -> None:
+    """SIGTERM every child we started (by PID), wait, then SIGKILL stragglers."""
+    for c in reversed(children):
+        if c.proc.poll() is None:
+            c.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for c in reversed(children):
+        try:
+            c.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            c.proc.kill()
+            c.proc.wait(5)
+
+
+def wait_http(port: int, timeout_s: float) -> bool:
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).ok:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m processors.demo",
-        description="Run the demo: broker, topics, a replay of synthetic rows (Ctrl-C stops).",
+        description="Run the whole product locally: broker, processors, both dashboards, and a replay.",
     )
-    parser.add_argument("--rows", type=int, default=30, help="rows to replay (default 30)")
-    parser.add_argument("--once", action="store_true", help="exit after the rows flowed")
+    parser.add_argument(
+        "--source", default=DEFAULT_SOURCE, help="what to replay (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=2000.0,
+        help="replay rows per second (0 = as fast as possible)",
+    )
+    parser.add_argument("--expert-port", type=int, default=8501, help="expert dashboard port")
+    parser.add_argument("--aggregate-port", type=int, default=8502, help="aggregate dashboard port")
+    parser.add_argument("--no-dashboards", action="store_true", help="run without the dashboards")
+    parser.add_argument(
+        "--exit-after-replay",
+        action="store_true",
+        help="stop everything once the replay has finished and the chain went idle (for tests)",
+    )
     Settings.add_arguments(parser)
     args = parser.parse_args(argv)
+    children: list[Child] = []
     try:
         settings = Settings.from_args(args)
+        data_dir = Path(settings.duckdb_path).parent
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = Path(settings.run_dir) / "demo"
+        log_dir.mkdir(parents=True, exist_ok=True)
         with broker_for(settings) as s:
             where = "embedded broker" if settings.embedded else "configured broker"
-            print(f"{where} at {s.bootstrap_servers}")
-            for info in ensure_topics(s):
-                print(f"  topic {info.name} ({info.partitions} partitions)")
-            run_id = uuid.uuid4().hex[:8]
-            p = Producer(producer_config(s))
-            for key, ts, value in _sample_rows(run_id, args.rows):
-                p.produce(s.topic("raw"), key=key.encode(), value=json.dumps(value), timestamp=ts)
-            p.flush(10)
-            c = Consumer(consumer_config(s, f"demo-{run_id}"))
-            c.subscribe([s.topic("raw")])
-            seen = 0
-            deadline = time.monotonic() + 30
-            while seen < args.rows and time.monotonic() < deadline:
-                m = c.poll(0.5)
-                if m is not None and not m.error():
-                    seen += 1
-            c.close()
-            print(f"replayed {args.rows} synthetic rows into {s.topic('raw')}, read back {seen}")
-            print("not built yet: processors, DuckDB materializer, dashboards")
-            if not args.once:
-                print("Ctrl-C to stop")
-                while True:
-                    time.sleep(1)
+            print(f"{where} at {s.bootstrap_servers}", flush=True)
+            ensure_topics(s)
+            print(f"topics: {', '.join(s.topics.values())}", flush=True)
+            env = dict(s.to_env(), PYTHONUNBUFFERED="1")
+            py = sys.executable
+            children.append(
+                start_child("processors", [py, "-m", "processors", "all"], env, log_dir)
+            )
+            urls = []
+            if not args.no_dashboards:
+                for name, port in (
+                    ("expert", args.expert_port),
+                    ("aggregate", args.aggregate_port),
+                ):
+                    if port == 0 or _port_busy(port):
+                        port = free_port()
+                    denv = dict(env, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
+                    cmd = [
+                        py,
+                        "-m",
+                        "streamlit",
+                        "run",
+                        f"dashboards/{name}.py",
+                        "--server.headless",
+                        "true",
+                        "--server.port",
+                        str(port),
+                        "--server.address",
+                        "127.0.0.1",
+                        "--browser.gatherUsageStats",
+                        "false",
+                    ]
+                    children.append(start_child(f"dashboard-{name}", cmd, denv, log_dir))
+                    urls.append((name, port))
+            replay_cmd = [py, "-m", "producers.replay", args.source]
+            if args.rate > 0:
+                replay_cmd += ["--rate", str(args.rate)]
+            replay = start_child("replay", replay_cmd, env, log_dir)
+            children.append(replay)
+            for name, port in urls:
+                ok = wait_http(port, 60)
+                state = "" if ok else " (not answering yet; see its log)"
+                print(f"{name} dashboard: http://127.0.0.1:{port}{state}", flush=True)
+            print(
+                f"replaying {args.source} at {args.rate or 'max'} rows/s; logs in {log_dir}/",
+                flush=True,
+            )
+            print("Ctrl-C stops everything.", flush=True)
+            while True:
+                for c in children:
+                    code = c.proc.poll()
+                    if code is not None and c is not replay:
+                        print(
+                            f"error: {c.name} exited with code {code}; see {c.log}", file=sys.stderr
+                        )
+                        return 1
+                if replay.proc.poll() is not None:
+                    if replay.proc.returncode != 0:
+                        print(f"error: replay failed; see {replay.log}", file=sys.stderr)
+                        return 1
+                    if args.exit_after_replay:
+                        time.sleep(10)  # let the chain and the materializers drain
+                        print("replay finished", flush=True)
+                        return 0
+                time.sleep(0.5)
     except KeyboardInterrupt:
-        print("\nstopped")
+        print("\nstopping...", flush=True)
+        return 0
     except BrokerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    return 0
+    finally:
+        stop_children(children)
+        if children:
+            print(
+                "stopped: " + ", ".join(f"{c.name} (pid {c.proc.pid})" for c in children),
+                flush=True,
+            )
+
+
+def _port_busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())
