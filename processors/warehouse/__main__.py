@@ -1,0 +1,96 @@
+"""``python -m processors.warehouse {materialize,export,migrate,views}``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from common.settings import Settings
+from processors.warehouse.materializer import ALL_TOPICS, Materializer
+from processors.warehouse.store import Warehouse
+
+
+def relations(wh: Warehouse) -> list[str]:
+    """Every table and view of the warehouse (the export allow-list)."""
+    df = wh.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+    )
+    return [str(n) for n in df["table_name"]]
+
+
+def export(db: str, name: str, out: str) -> int:
+    """Write one table or view to Parquet or CSV (by the output's extension); return rows."""
+    fmt = {".parquet": "PARQUET", ".csv": "CSV"}.get(Path(out).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{out}: use a .parquet or .csv file name")
+    wh = Warehouse.open(db, read_only=True)
+    try:
+        if name not in relations(wh):
+            raise ValueError(f"{db}: no table or view named {name!r} (see `views`)")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        cur = wh.cursor()
+        target = out.replace("'", "''")
+        cur.execute(f"COPY (SELECT * FROM \"{name}\") TO '{target}' (FORMAT {fmt})")
+        n = cur.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        return int(n[0]) if n else 0
+    finally:
+        wh.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m processors.warehouse", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("materialize", help="consume topics into a DuckDB file (standalone)")
+    m.add_argument("--db", required=True)
+    m.add_argument("--topics", default=",".join(ALL_TOPICS), help="comma-separated logical topics")
+    m.add_argument("--until-idle", type=float, help="stop after this many seconds without input")
+    Settings.add_arguments(m)
+    e = sub.add_parser("export", help="write a view or table to .parquet or .csv")
+    e.add_argument("name")
+    e.add_argument("--db", required=True)
+    e.add_argument("--out", required=True)
+    g = sub.add_parser("migrate", help="create or upgrade the schema")
+    g.add_argument("--db", required=True)
+    v = sub.add_parser("views", help="list tables and views")
+    v.add_argument("--db", required=True)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "export":
+            n = export(args.db, args.name, args.out)
+            print(f"wrote {n} rows of {args.name} to {args.out}")
+        elif args.cmd == "migrate":
+            wh = Warehouse.open(args.db)
+            print("applied: " + (", ".join(wh.migrate()) or "nothing (up to date)"))
+            wh.close()
+        elif args.cmd == "views":
+            wh = Warehouse.open(args.db, read_only=True)
+            print("\n".join(relations(wh)))
+            wh.close()
+        else:
+            from common.broker import broker_for
+
+            settings = Settings.from_args(args)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            with broker_for(settings) as s:
+                wh = Warehouse.open(args.db)
+                mat = Materializer(
+                    s, wh, topics=[t.strip() for t in args.topics.split(",") if t.strip()]
+                )
+                try:
+                    stats = mat.run(until_idle=args.until_idle, stop_event=stop)
+                except KeyboardInterrupt:
+                    stats = mat.stats
+                wh.close()
+            print(f"materialized {dict(stats.rows)}")
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
