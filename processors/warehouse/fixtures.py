@@ -1,0 +1,160 @@
+"""Bulk-load a synthetic run straight into the warehouse tables (no broker).
+
+For benchmarks (views and dashboards at 1 M queries) and dashboard tests: the clean rows
+are derived from the synthetic generator with SQL, the window, board and flattened rows
+are computed from them in the processors' output shapes.
+"""
+
+from __future__ import annotations
+
+from processors.warehouse.store import Warehouse
+from producers.synthetic import SyntheticSpec, generate
+
+
+def fill_synthetic(
+    wh: Warehouse,
+    rows: int,
+    seed: int = 0,
+    run_id: str = "synthetic-run",
+    window_s: int = 3600,
+    k: int = 10,
+) -> int:
+    """Load ``rows`` synthetic queries as run ``run_id``; return the clean rows loaded."""
+    table = generate(SyntheticSpec(rows=rows, seed=seed, kind="mixed", clusters=24, days=14)).table
+    cur = wh.cursor()
+    cur.register("syn", table)
+    w_ms = window_s * 1000
+    cur.execute("BEGIN")
+    cur.execute(
+        """
+        INSERT OR IGNORE INTO clean_queries BY NAME
+        WITH s AS (
+            SELECT *, CASE WHEN cluster_size IS NULL THEN 'serverless' ELSE 'provisioned' END AS kind,
+                   row_number() OVER () AS rn FROM syn)
+        SELECT $run || '/' || kind || '-' || instance_id || '/' || query_id AS query_key,
+               $run AS run_id, 'synthetic' AS dataset, 'synthetic' AS file, rn AS "row",
+               kind || '-' || instance_id AS cluster, kind AS cluster_kind, instance_id,
+               cluster_size::BIGINT AS cluster_size, user_id, database_id, query_id,
+               arrival_timestamp, epoch_us(arrival_timestamp) AS arrival_us,
+               compile_duration_ms::BIGINT AS compile_duration_ms, queue_duration_ms,
+               execution_duration_ms, queue_duration_ms + execution_duration_ms AS total_duration_ms,
+               feature_fingerprint, was_aborted = 1 AS was_aborted, was_cached = 1 AS was_cached,
+               cache_source_query_id, query_type,
+               num_permanent_tables_accessed::BIGINT AS num_permanent_tables_accessed,
+               num_external_tables_accessed::BIGINT AS num_external_tables_accessed,
+               num_system_tables_accessed::BIGINT AS num_system_tables_accessed,
+               coalesce(list_transform(string_split(read_table_ids, ','), lambda x: x::BIGINT), []) AS read_table_ids,
+               coalesce(list_transform(string_split(write_table_ids, ','), lambda x: x::BIGINT), []) AS write_table_ids,
+               mbytes_scanned, mbytes_spilled, num_joins, num_scans, num_aggregations, now() AS loaded_at
+        FROM s
+        """,
+        {"run": run_id},
+    )
+    cur.execute(
+        """
+        INSERT OR IGNORE INTO raw_rows
+        SELECT run_id, file, "row", dataset, cluster, arrival_us // 1000, false, now()
+        FROM clean_queries WHERE run_id = $run
+        """,
+        {"run": run_id},
+    )
+    for cluster_expr in ("cluster", "'fleet'"):
+        cur.execute(
+            f"""
+            INSERT OR REPLACE INTO query_metrics
+            SELECT run_id, {cluster_expr} AS c, ws, ws + $w, true,
+                   json_object('record', 'window', 'run_id', run_id, 'cluster', {cluster_expr}, 'window_start', ws,
+                     'window_end', ws + $w, 'final', true, 'queries', count(*),
+                     'aborted', count(*) FILTER (WHERE was_aborted), 'cached', count(*) FILTER (WHERE was_cached),
+                     'abort_rate', avg(was_aborted::INT), 'cache_hit_rate', avg(was_cached::INT),
+                     'count_by_type', json_object(
+                        'select', count(*) FILTER (WHERE query_type = 'select'),
+                        'insert', count(*) FILTER (WHERE query_type = 'insert'),
+                        'copy', count(*) FILTER (WHERE query_type = 'copy'),
+                        'delete', count(*) FILTER (WHERE query_type = 'delete'),
+                        'update', count(*) FILTER (WHERE query_type = 'update'),
+                        'ctas', count(*) FILTER (WHERE query_type = 'ctas'),
+                        'unload', count(*) FILTER (WHERE query_type = 'unload'),
+                        'vacuum', count(*) FILTER (WHERE query_type = 'vacuum'),
+                        'analyze', count(*) FILTER (WHERE query_type = 'analyze'),
+                        'other', count(*) FILTER (WHERE query_type = 'other')),
+                     'mbytes_scanned_sum', sum(mbytes_scanned), 'mbytes_spilled_sum', sum(mbytes_spilled),
+                     'queue_ms_sum', sum(queue_duration_ms), 'execution_ms_sum', sum(execution_duration_ms),
+                     'total_ms_sum', sum(total_duration_ms),
+                     'queue_ms_p50', quantile_cont(queue_duration_ms, 0.5),
+                     'queue_ms_p95', quantile_cont(queue_duration_ms, 0.95),
+                     'queue_ms_p99', quantile_cont(queue_duration_ms, 0.99),
+                     'execution_ms_p50', quantile_cont(execution_duration_ms, 0.5),
+                     'execution_ms_p95', quantile_cont(execution_duration_ms, 0.95),
+                     'execution_ms_p99', quantile_cont(execution_duration_ms, 0.99),
+                     'total_ms_p50', quantile_cont(total_duration_ms, 0.5),
+                     'total_ms_p95', quantile_cont(total_duration_ms, 0.95),
+                     'total_ms_p99', quantile_cont(total_duration_ms, 0.99)),
+                   now()
+            FROM (SELECT *, arrival_us // 1000 // $w * $w AS ws FROM clean_queries WHERE run_id = $run)
+            GROUP BY run_id, c, ws
+            """,
+            {"run": run_id, "w": w_ms},
+        )
+    cur.execute(
+        """
+        INSERT OR REPLACE INTO compile_metrics
+        SELECT run_id, cluster, ws, ws + $w, true,
+               json_object('record', 'window', 'run_id', run_id, 'cluster', cluster, 'window_start', ws,
+                 'window_end', ws + $w, 'final', true, 'queries', count(*),
+                 'compiled', count(*) FILTER (WHERE compile_duration_ms > 0),
+                 'compiled_share', avg((compile_duration_ms > 0)::INT),
+                 'compile_ms_sum', sum(compile_duration_ms), 'compile_ms_mean', avg(compile_duration_ms),
+                 'compile_ms_p95', quantile_cont(compile_duration_ms, 0.95),
+                 'fingerprints_first_seen', 0, 'fingerprints_repeated', 0),
+               now()
+        FROM (SELECT *, arrival_us // 1000 // $w * $w AS ws FROM clean_queries WHERE run_id = $run)
+        GROUP BY run_id, cluster, ws
+        """,
+        {"run": run_id, "w": w_ms},
+    )
+    cur.execute(
+        """
+        INSERT OR REPLACE INTO flattened
+        WITH q AS (SELECT * FROM clean_queries WHERE run_id = $run),
+        acc AS (
+            SELECT q.*, unnest(list_distinct(read_table_ids)) AS table_id, 'read' AS access FROM q
+            UNION ALL
+            SELECT q.*, unnest(list_distinct(write_table_ids)) AS table_id, 'write' AS access FROM q),
+        writes AS (SELECT cluster, table_id, arrival_us AS w_us FROM acc WHERE access = 'write')
+        SELECT a.query_key, a.table_id, a.access, a.run_id, a.cluster, a.cluster_kind, a.instance_id,
+               a.query_id, a.user_id, a.database_id, a.arrival_us, a.query_type, a.was_aborted,
+               a.was_cached, a.execution_duration_ms, a.total_duration_ms, a.mbytes_scanned,
+               CASE WHEN a.access = 'read' THEN (a.arrival_us - w.w_us) / 1000.0 END, now()
+        FROM acc a ASOF LEFT JOIN writes w
+          ON a.cluster = w.cluster AND a.table_id = w.table_id AND a.arrival_us > w.w_us
+        """,
+        {"run": run_id},
+    )
+    boards = {
+        "busiest_clusters": ("cluster", "sum(execution_duration_ms)"),
+        "top_users_by_queries": ("cluster || '/' || user_id", "count(*)"),
+        "top_users_by_runtime": ("cluster || '/' || user_id", "sum(total_duration_ms)"),
+        "longest_compiles": ("query_key", "max(compile_duration_ms)"),
+        "biggest_spillers": ("query_key", "max(mbytes_spilled)"),
+    }
+    for board, (entity, value) in boards.items():
+        cur.execute(
+            f"""
+            INSERT OR REPLACE INTO leaderboards
+            WITH v AS (
+                SELECT arrival_us // 1000 // $w * $w AS ws, {entity} AS entity, {value}::DOUBLE AS value
+                FROM clean_queries WHERE run_id = $run GROUP BY ALL),
+            r AS (SELECT *, row_number() OVER (PARTITION BY ws ORDER BY value DESC, entity) AS rank FROM v)
+            SELECT $run, $board, 'final', ws, ws + $w,
+                   to_json(list({{'board': $board, 'rank': rank, 'entity': entity, 'value': value,
+                                  'window_start': ws, 'window_end': ws + $w}} ORDER BY rank)), now()
+            FROM r WHERE rank <= $k GROUP BY ws
+            """,
+            {"run": run_id, "w": w_ms, "k": k, "board": board},
+        )
+    cur.execute("COMMIT")
+    cur.unregister("syn")
+    n = cur.execute("SELECT count(*) FROM clean_queries WHERE run_id = ?", [run_id]).fetchone()
+    cur.close()
+    return int(n[0]) if n else 0
