@@ -127,6 +127,12 @@ class Settings:
     refresh_seconds: float = _f(
         3.0, "DASHBOARD_REFRESH_SECONDS", "dashboard refresh period", "storage"
     )
+    dashboard_read_only: bool = _f(
+        False,
+        "DASHBOARD_READ_ONLY",
+        "dashboards open DUCKDB_PATH read-only and materialize nothing (offline experiment files)",
+        "storage",
+    )
 
     # ---------------------------------------------------------------------------------
     @property
@@ -215,7 +221,7 @@ class Settings:
             groups[g].add_argument(
                 "--" + f.name.replace("_", "-"),
                 dest=f"setting_{f.name}",
-                type=type(f.default),
+                type=_parse_bool if isinstance(f.default, bool) else type(f.default),
                 default=None,
                 metavar=f.metadata["env"],
                 help=f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!r})",
@@ -259,6 +265,10 @@ def env_names() -> list[str]:
 def settings_table() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) rows, for the README and --help."""
     return [(f.metadata["env"], repr(f.default), f.metadata["help"]) for f in fields(Settings)]
+
+
+def _parse_bool(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _coerce(name: str, raw: str, typ: type) -> Any:

@@ -1,0 +1,336 @@
+"""Parameter-bound SQL for the dashboards (no Streamlit here: unit-testable).
+
+Every user value reaches SQL as a bound parameter; identifiers come from fixed lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from processors.warehouse.store import Warehouse
+
+LEVELS = ("fleet", "cluster", "user", "database", "table", "fingerprint", "query")
+
+
+@dataclass(frozen=True)
+class Filters:
+    run_id: str
+    start: datetime | None = None
+    end: datetime | None = None
+    kinds: tuple[str, ...] = ()
+    cluster: str | None = None
+    user: int | None = None
+    database: int | None = None
+    qtypes: tuple[str, ...] = ()
+    table: int | None = None
+    fingerprint: str | None = None
+    query: int | None = None
+
+    def where(self, alias: str = "") -> tuple[str, list[Any]]:
+        """SQL predicate over fact_query-shaped rows, with its bound parameters."""
+        a = f"{alias}." if alias else ""
+        sql = [f"{a}run_id = ?"]
+        params: list[Any] = [self.run_id]
+        if self.start is not None:
+            sql.append(f"{a}arrival_timestamp >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            sql.append(f"{a}arrival_timestamp < ?")
+            params.append(self.end)
+        if self.kinds:
+            sql.append(f"{a}cluster_kind IN ({', '.join('?' for _ in self.kinds)})")
+            params += list(self.kinds)
+        if self.qtypes:
+            sql.append(f"{a}query_type IN ({', '.join('?' for _ in self.qtypes)})")
+            params += list(self.qtypes)
+        for col, val in (("cluster", self.cluster), ("user_id", self.user), ("database_id", self.database),
+                         ("feature_fingerprint", self.fingerprint), ("query_id", self.query)):  # fmt: skip
+            if val is not None:
+                sql.append(f"{a}{col} = ?")
+                params.append(val)
+        if self.table is not None:
+            sql.append(
+                f"(list_contains({a}read_table_ids, ?) OR list_contains({a}write_table_ids, ?))"
+            )
+            params += [self.table, self.table]
+        return " AND ".join(sql), params
+
+    @property
+    def level(self) -> str:
+        """The deepest drill-down level selected."""
+        if self.query is not None:
+            return "query"
+        if self.fingerprint is not None:
+            return "fingerprint"
+        if self.table is not None:
+            return "table"
+        if self.database is not None:
+            return "database"
+        if self.user is not None:
+            return "user"
+        if self.cluster is not None:
+            return "cluster"
+        return "fleet"
+
+    def drill(self, **changes: Any) -> Filters:
+        return replace(self, **changes)
+
+    def to_params(self) -> dict[str, str]:
+        """URL query parameters reproducing these filters."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None or v == ():
+                continue
+            if isinstance(v, tuple):
+                out[f.name] = ",".join(v)
+            elif isinstance(v, datetime):
+                out[f.name] = v.isoformat()
+            else:
+                out[f.name] = str(v)
+        return out
+
+    @classmethod
+    def from_params(cls, params: dict[str, str], default_run: str) -> Filters:
+        """Parse URL query parameters; invalid values are dropped, never passed to SQL raw."""
+
+        def _int(name: str) -> int | None:
+            try:
+                return int(params[name]) if name in params else None
+            except ValueError:
+                return None
+
+        def _ts(name: str) -> datetime | None:
+            try:
+                return datetime.fromisoformat(params[name]) if name in params else None
+            except ValueError:
+                return None
+
+        def _tuple(name: str) -> tuple[str, ...]:
+            return tuple(x for x in params.get(name, "").split(",") if x)
+
+        return cls(
+            run_id=params.get("run_id") or default_run,
+            start=_ts("start"),
+            end=_ts("end"),
+            kinds=_tuple("kinds"),
+            cluster=params.get("cluster") or None,
+            user=_int("user"),
+            database=_int("database"),
+            qtypes=_tuple("qtypes"),
+            table=_int("table"),
+            fingerprint=params.get("fingerprint") or None,
+            query=_int("query"),
+        )
+
+
+@dataclass
+class Data:
+    """Thin query layer over a warehouse."""
+
+    wh: Warehouse
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        return self.wh.query(sql, params or [])
+
+    # --- runs and status ---------------------------------------------------------------
+    def runs(self) -> pd.DataFrame:
+        return self.df("SELECT * FROM v_runs ORDER BY last_update DESC NULLS LAST")
+
+    def latest_run(self) -> str | None:
+        runs = self.runs()
+        return str(runs["run_id"].iloc[0]) if len(runs) else None
+
+    def run_status(self, run_id: str) -> dict[str, Any]:
+        df = self.df("SELECT * FROM v_runs WHERE run_id = ?", [run_id])
+        return {} if df.empty else {str(k): v for k, v in df.iloc[0].items()}
+
+    def ingest_rate(self, run_id: str, seconds: int = 10) -> float:
+        """Rows per second materialized into fact_query over the last ``seconds``."""
+        n = self.wh.scalar(
+            "SELECT count(*) FROM clean_queries WHERE run_id = ? AND loaded_at >= now() - to_seconds(?)",
+            [run_id, seconds],
+        )
+        return float(n or 0) / seconds
+
+    # --- aggregate dashboard -----------------------------------------------------------
+    def fleet_windows(self, run_id: str) -> pd.DataFrame:
+        return self.df("SELECT * FROM v_fleet_kpi WHERE run_id = ? ORDER BY window_start", [run_id])
+
+    def totals(self, f: Filters) -> dict[str, Any]:
+        where, params = f.where()
+        df = self.df(
+            f"""SELECT count(*) AS queries, avg(was_aborted::INT) AS abort_rate,
+                   avg(was_cached::INT) AS cache_hit_rate,
+                   quantile_cont(total_duration_ms, 0.95) AS p95_total_ms,
+                   sum(mbytes_scanned) / 1024 AS gb_scanned, sum(mbytes_spilled) / 1024 AS gb_spilled
+                FROM fact_query WHERE {where}""",
+            params,
+        )
+        return {str(k): v for k, v in df.iloc[0].items()}
+
+    def type_mix(self, f: Filters) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(
+            f"SELECT query_type, count(*) AS queries, sum(total_duration_ms) / 1000.0 AS runtime_s "
+            f"FROM fact_query WHERE {where} GROUP BY ALL ORDER BY queries DESC",
+            params,
+        )
+
+    def boards(self, run_id: str) -> pd.DataFrame:
+        return self.df(
+            "SELECT * FROM v_leaderboard_latest WHERE run_id = ? ORDER BY board, rank", [run_id]
+        )
+
+    # --- expert dashboard --------------------------------------------------------------
+    def options(self, run_id: str) -> dict[str, list[Any]]:
+        df = self.df(
+            "SELECT cluster, cluster_kind, count(*) AS n FROM fact_query WHERE run_id = ? GROUP BY ALL ORDER BY n DESC",
+            [run_id],
+        )
+        return {"clusters": df["cluster"].tolist(), "kinds": sorted(set(df["cluster_kind"]))}
+
+    def time_range(self, run_id: str) -> tuple[datetime | None, datetime | None]:
+        cur = self.wh.cursor()
+        try:
+            row = cur.execute(
+                "SELECT min(arrival_timestamp), max(arrival_timestamp) FROM clean_queries WHERE run_id = ?",
+                [run_id],
+            ).fetchone()
+        finally:
+            cur.close()
+        if row is None or row[0] is None:
+            return None, None
+        return row[0], row[1]
+
+    def breakdown(self, f: Filters, by: str, limit: int = 50) -> pd.DataFrame:
+        """Per-entity figures at the next drill-down level (``by`` from a fixed list)."""
+        column = {
+            "cluster": "cluster",
+            "user": "user_id",
+            "database": "database_id",
+            "fingerprint": "feature_fingerprint",
+        }[by]
+        where, params = f.where()
+        return self.df(
+            f"""SELECT {column} AS {by}, count(*) AS queries,
+                   round(avg(was_aborted::INT), 4) AS abort_rate,
+                   round(avg(was_cached::INT), 4) AS cache_hit_rate,
+                   quantile_cont(total_duration_ms, 0.95) AS p95_total_ms,
+                   sum(execution_duration_ms) / 1000.0 AS execution_s,
+                   round(sum(mbytes_scanned) / 1024, 2) AS gb_scanned
+                FROM fact_query WHERE {where} AND {column} IS NOT NULL
+                GROUP BY ALL ORDER BY queries DESC LIMIT ?""",
+            [*params, limit],
+        )
+
+    def latency_distribution(self, f: Filters) -> pd.DataFrame:
+        """Log-scale latency buckets with the mean queue/compile/execution split."""
+        where, params = f.where()
+        return self.df(
+            f"""SELECT floor(log10(greatest(total_duration_ms, 1)) * 4) / 4 AS log10_ms, count(*) AS queries,
+                   avg(queue_duration_ms) AS queue_ms, avg(compile_duration_ms) AS compile_ms,
+                   avg(execution_duration_ms - compile_duration_ms) AS execution_ms
+                FROM fact_query WHERE {where} GROUP BY ALL ORDER BY 1""",
+            params,
+        )
+
+    def compile_vs_complexity(self, f: Filters) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(
+            f"""SELECT coalesce(num_joins, 0) + coalesce(num_scans, 0) + coalesce(num_aggregations, 0) AS complexity,
+                   count(*) AS queries, avg(compile_duration_ms) AS mean_compile_ms,
+                   quantile_cont(compile_duration_ms, 0.95) AS p95_compile_ms
+                FROM fact_query WHERE {where} AND NOT was_cached GROUP BY ALL ORDER BY 1""",
+            params,
+        )
+
+    def over_time(self, f: Filters) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(
+            f"""SELECT date_trunc('hour', arrival_timestamp) AS hour, count(*) AS queries,
+                   avg(was_cached::INT) AS cache_hit_rate, sum(mbytes_spilled) / 1024 AS gb_spilled,
+                   quantile_cont(total_duration_ms, 0.95) AS p95_total_ms
+                FROM fact_query WHERE {where} GROUP BY ALL ORDER BY 1""",
+            params,
+        )
+
+    def fingerprint_repetition(self, f: Filters, limit: int = 30) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(
+            f"""SELECT feature_fingerprint AS fingerprint, count(*) AS executions,
+                   avg(execution_duration_ms) AS mean_exec_ms
+                FROM fact_query WHERE {where} AND feature_fingerprint IS NOT NULL
+                GROUP BY ALL ORDER BY executions DESC LIMIT ?""",
+            [*params, limit],
+        )
+
+    def tables(self, f: Filters, limit: int = 30) -> pd.DataFrame:
+        """Hot tables and freshness (time since the last write when read)."""
+        clauses = ["run_id = ?"]
+        params: list[Any] = [f.run_id]
+        if f.cluster is not None:
+            clauses.append("cluster = ?")
+            params.append(f.cluster)
+        if f.kinds:
+            clauses.append(f"cluster_kind IN ({', '.join('?' for _ in f.kinds)})")
+            params += list(f.kinds)
+        if f.table is not None:
+            clauses.append("table_id = ?")
+            params.append(f.table)
+        return self.df(
+            f"""SELECT cluster || '/' || table_id AS table_name, cluster, table_id,
+                   count(*) FILTER (WHERE access = 'read') AS reads,
+                   count(*) FILTER (WHERE access = 'write') AS writes,
+                   quantile_cont(freshness_ms / 1000.0, 0.5) FILTER (WHERE access = 'read') AS freshness_p50_s
+                FROM flattened WHERE {" AND ".join(clauses)}
+                GROUP BY ALL ORDER BY reads + writes DESC LIMIT ?""",
+            [*params, limit],
+        )
+
+    def slowest(self, f: Filters, limit: int = 50) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(
+            f"""SELECT query_id, cluster, user_id, database_id, query_type, arrival_timestamp,
+                   total_duration_ms, queue_duration_ms, compile_duration_ms, execution_duration_ms,
+                   mbytes_scanned, mbytes_spilled, was_aborted, was_cached, feature_fingerprint
+                FROM fact_query WHERE {where} ORDER BY total_duration_ms DESC LIMIT ?""",
+            [*params, limit],
+        )
+
+    def query_detail(self, f: Filters) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(f"SELECT * FROM fact_query WHERE {where} LIMIT 1", params)
+
+    def export_rows(self, f: Filters, limit: int = 100_000) -> pd.DataFrame:
+        where, params = f.where()
+        return self.df(
+            f"SELECT * EXCLUDE (read_table_ids, write_table_ids), array_to_string(read_table_ids, ',') AS read_table_ids, "
+            f"array_to_string(write_table_ids, ',') AS write_table_ids FROM fact_query WHERE {where} LIMIT ?",
+            [*params, limit],
+        )
+
+    def search(self, run_id: str, text: str, limit: int = 20) -> pd.DataFrame:
+        """Query id, user id or table id (numbers) or fingerprint prefix (hex)."""
+        text = text.strip()
+        if not text:
+            return pd.DataFrame()
+        if text.isdigit():
+            n = int(text)
+            return self.df(
+                """SELECT 'query' AS kind, cluster, query_id::VARCHAR AS match FROM fact_query WHERE run_id = ? AND query_id = ?
+                   UNION ALL SELECT DISTINCT 'user', cluster, user_id::VARCHAR FROM fact_query WHERE run_id = ? AND user_id = ?
+                   UNION ALL SELECT DISTINCT 'table', cluster, table_id::VARCHAR FROM flattened WHERE run_id = ? AND table_id = ?
+                   LIMIT ?""",
+                [run_id, n, run_id, n, run_id, n, limit],
+            )
+        return self.df(
+            """SELECT DISTINCT 'fingerprint' AS kind, cluster, feature_fingerprint AS match FROM fact_query
+               WHERE run_id = ? AND starts_with(feature_fingerprint, ?) LIMIT ?""",
+            [run_id, text.lower(), limit],
+        )
