@@ -17,6 +17,7 @@ the input has been idle for ``IDLE_FLUSH_S`` (and the leaderboard's running boar
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from processors.clean import clean_row
 from processors.dedup import seen_or_add
 from processors.flatten import flatten
 from processors.windows import window_bounds
-from processors.winlog import Emit, WindowSpec, add_row, mark_flushed, pending
+from processors.winlog import Emit, WindowSpec, add_row, is_fresh, mark_flushed, pending
 
 log = logging.getLogger("processors")
 
@@ -68,8 +69,8 @@ IDLE_FLUSH_S = 2.0
 CURRENT_EVERY_S = 10.0
 #: state prefix holding the keys of a partition that have windows
 _REGISTRY = "__keys__"
-#: fleet / board merge state is kept this many dedup horizons behind the newest window
-MERGE_KEEP_HORIZONS = 7
+#: wall seconds a fleet / board window's merge state is kept after its last update
+MERGE_KEEP_S = 1800.0
 
 
 def output_topics(stage: str) -> list[str]:
@@ -195,12 +196,13 @@ def _merge_stage(
     app: Application,
     topic: Any,
     emit: Callable[[str, int, int, dict[str, Any]], None],
-    keep_ms: int,
+    keep_s: float,
 ) -> None:
     """Merge per-cluster window partials ``[run, start, end, cluster, partial]`` (one key,
     so one partition): keep the latest partial of every cluster per window and emit the
-    merged result on every change. Windows more than ``keep_ms`` behind the newest window
-    of their run are forgotten."""
+    merged result on every change. A window not updated for ``keep_s`` seconds of wall
+    time is forgotten (event time cannot be used: partitions are consumed at different
+    paces, a backlog partition may be a whole replay behind another)."""
     msdf = app.dataframe(topic)
     msdf.register_store()
 
@@ -209,26 +211,40 @@ def _merge_stage(
         st = msdf.processing_context.checkpoint.get_store_transaction(
             stream_id=msdf.stream_id, partition=message_context().partition
         ).as_state(prefix=key)
-        wid = f"p:{run}|{start}"
-        partials = st.get(wid)
-        if partials is None:
-            windows = st.get("mw") or {}
-            known = windows.setdefault(run, [])
-            known.append(start)
-            newest = max(known)
-            for old in [w for w in known if w < newest - keep_ms]:
-                st.delete(f"p:{run}|{old}")
-                known.remove(old)
-            st.set("mw", windows)
-            partials = {}
+        wid = f"{run}|{start}"
+        now = time.time()
+        touched = st.get("mw") or {}
+        for old in [w for w, t in touched.items() if t < now - keep_s and w != wid]:
+            st.delete(f"p:{old}")
+            del touched[old]
+        touched[wid] = now
+        st.set("mw", touched)
+        partials = st.get(f"p:{wid}") or {}
         partials[cluster] = partial
-        st.set(wid, partials)
+        st.set(f"p:{wid}", partials)
         emit(run, start, end, partials)
 
     msdf.update(on_partial, metadata=True)
 
 
+def _producer_extra(settings: Settings, embedded: bool) -> dict[str, Any]:
+    conf = quix_extra_producer_config(settings, stateful=True, embedded=False)
+    if embedded:
+        # Measured: under CPU contention the embedded broker answers a retried idempotent
+        # batch with ProducerFenced forever (deliveries then time out). Without idempotence,
+        # one request in flight keeps the changelog in order; duplicates are harmless.
+        conf["enable.idempotence"] = False
+        conf["max.in.flight.requests.per.connection"] = 1
+        conf["linger.ms"] = 20
+    return conf
+
+
 def _app(settings: Settings, stage: str, embedded: bool) -> Application:
+    if embedded:
+        # The embedded broker's high watermark breaks Quix's changelog check of a kept
+        # local state (broker-notes); instead of batch.num.messages=1 on every changelog
+        # write (measured: too slow, deliveries time out), start from the changelog.
+        shutil.rmtree(state_path(settings, stage), ignore_errors=True)
     return Application(
         broker_address=settings.bootstrap_servers,
         consumer_group=settings.group(stage),
@@ -255,7 +271,6 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
     rt = _Runtime(app, until_idle)
     producer = app._processing_context.producer  # the app's producer: flushed before commits
     horizon_ms = settings.dedup_horizon_seconds * 1000
-    merge_keep_ms = MERGE_KEEP_HORIZONS * horizon_ms
 
     def produce(topic: str, key: str | None, value: Any, ts_ms: int) -> None:
         producer.produce(topic=topic, key=key, value=_dumps(value), timestamp=ts_ms)
@@ -293,6 +308,11 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
                 horizon_ms,
             )
             if old is None:
+                st = key_state(rec["cluster"])
+                nk = f"n:{rec['run_id']}"
+                seq = st.get(nk, 0)
+                st.set(nk, seq + 1)
+                rec["seq"] = seq
                 produce(t_clean, rec["cluster"], rec, ts_ms)
             elif list(old) != prov:
                 from processors.clean import dead_letter
@@ -330,10 +350,10 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             ts_ms = value["arrival_us"] // 1000
             st = win.state(cluster)
             run = value["run_id"]
-            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
-                return
-            accepted, emits = add_row(st, spec, run, ts_ms, query_metrics.qm_row(value))
-            if not accepted:
+            accepted, emits = add_row(
+                st, spec, run, ts_ms, query_metrics.qm_row(value), value["seq"]
+            )
+            if accepted is False:
                 start, end = window_bounds(ts_ms, size)
                 produce(t_out, cluster, query_metrics.late_record(value, start, end), ts_ms)
             for e in emits:
@@ -345,7 +365,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             rec = query_metrics.fleet_record(run, start, end, partials)
             produce(t_out, FLEET, rec, start)
 
-        _merge_stage(app, topic_in(t_fleet), emit_fleet, merge_keep_ms)
+        _merge_stage(app, topic_in(t_fleet), emit_fleet, MERGE_KEEP_S)
         rt.flushers.append(win.flush)
 
     elif stage == "compile_metrics":
@@ -365,7 +385,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             ts_ms = value["arrival_us"] // 1000
             st = cwin.state(cluster)
             run = value["run_id"]
-            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
+            if not is_fresh(st, run, value["seq"]):
                 return
             fp = value["feature_fingerprint"]
             first: bool | None = None
@@ -374,7 +394,9 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
                 first = st.get(fk) is None
                 if first:
                     st.set(fk, 1)
-            _, emits = add_row(st, spec, run, ts_ms, compile_metrics.cm_row(value, first))
+            _, emits = add_row(
+                st, spec, run, ts_ms, compile_metrics.cm_row(value, first), value["seq"]
+            )
             for e in emits:
                 emit_c(cluster, e)
 
@@ -401,10 +423,9 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             cluster = value["cluster"]
             ts_ms = value["arrival_us"] // 1000
             st = lwin.state(cluster)
-            run = value["run_id"]
-            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
-                return
-            _, emits = add_row(st, lspec, run, ts_ms, leaderboard.lb_row(value))
+            _, emits = add_row(
+                st, lspec, value["run_id"], ts_ms, leaderboard.lb_row(value), value["seq"]
+            )
             for e in emits:
                 emit_l(cluster, e)
 
@@ -414,7 +435,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             for msg in leaderboard.boards(run, start, end, partials, k):
                 produce(t_out, msg["board"], msg, start)
 
-        _merge_stage(app, topic_in(t_parts), emit_b, merge_keep_ms)
+        _merge_stage(app, topic_in(t_parts), emit_b, MERGE_KEEP_S)
         rt.flushers.append(lwin.flush)
         rt.current_every = CURRENT_EVERY_S
 
@@ -427,8 +448,10 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             ts_ms = value["arrival_us"] // 1000
             st = key_state(cluster)
             run = value["run_id"]
-            if seen_or_add(st, f"{run}/{value['query_id']}", ts_ms, 1, horizon_ms) is not None:
-                return
+            hk = f"hwm:{run}"
+            if value["seq"] <= st.get(hk, -1):
+                return  # a re-emitted copy
+            st.set(hk, value["seq"])
             last = {t: st.get(f"lw:{run}|{t}") for t in value["read_table_ids"]}
             rows, writes = flatten(value, last)
             for t, us in writes.items():

@@ -35,17 +35,41 @@ class Emit:
     final: bool
 
 
+#: rows per state entry of the row log (fewer changelog messages than one entry per row)
+CHUNK = 64
+
+
+def _chunks(n: int) -> range:
+    return range((n + CHUNK - 1) // CHUNK)
+
+
 def _rows(state: KeyState, wid: str, n: int) -> list[Any]:
-    return [state.get(f"r:{wid}:{i}") for i in range(n)]
+    out: list[Any] = []
+    for c in _chunks(n):
+        out += state.get(f"r:{wid}:{c}")
+    return out
+
+
+def fresh(state_meta: dict[str, Any], run_id: str, seq: int) -> bool:
+    """High-water mark on the clean stage's per (run, cluster) sequence number: False for
+    a re-emitted copy (seq not above the mark), else advance the mark."""
+    marks = state_meta.setdefault("seq", {})
+    if seq <= marks.get(run_id, -1):
+        return False
+    marks[run_id] = seq
+    return True
 
 
 def add_row(
-    state: KeyState, spec: WindowSpec, run_id: str, ts_ms: int, row: Any
-) -> tuple[bool, list[Emit]]:
-    """Add a row; return (accepted, windows closed now). accepted False = late row."""
+    state: KeyState, spec: WindowSpec, run_id: str, ts_ms: int, row: Any, seq: int | None = None
+) -> tuple[bool | None, list[Emit]]:
+    """Add a row; return (accepted, windows closed now). accepted False = late row,
+    None = a re-emitted copy (``seq`` at or below the key's high-water mark), ignored."""
     meta = state.get("w")
     if meta is None:
         meta = {"max": {}, "win": {}}
+    if seq is not None and not fresh(meta, run_id, seq):
+        return None, []
     mx = meta["max"].get(run_id)
     start = window_start(ts_ms, spec.size_ms)
     win = meta["win"]
@@ -56,7 +80,11 @@ def add_row(
         if entry is None:
             entry = [0, 0, 0]
             win[wid] = entry
-        state.set(f"r:{wid}:{entry[0]}", row)
+        n = entry[0]
+        ckey = f"r:{wid}:{n // CHUNK}"
+        chunk = state.get(ckey) if n % CHUNK else []
+        chunk.append(row)
+        state.set(ckey, chunk)
         entry[0] += 1
         entry[2] = 1
     if mx is None or ts_ms > mx:
@@ -70,8 +98,8 @@ def add_row(
             continue
         n = win.pop(w)[0]
         out.append(Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, n), True))
-        for i in range(n):
-            state.delete(f"r:{w}:{i}")
+        for c in _chunks(n):
+            state.delete(f"r:{w}:{c}")
     state.set("w", meta)
     return accepted, out
 
@@ -100,3 +128,9 @@ def mark_flushed(state: KeyState) -> None:
             changed = True
     if changed:
         state.set("w", meta)
+
+
+def is_fresh(state: KeyState, run_id: str, seq: int) -> bool:
+    """Read-only: would :func:`add_row` accept this ``seq`` (not a re-emitted copy)?"""
+    meta = state.get("w")
+    return meta is None or seq > meta.get("seq", {}).get(run_id, -1)
