@@ -91,7 +91,7 @@ def check_chain(
     # ---- QUERY_METRICS ----------------------------------------------------------------
     qm = [v for _, v, _ in read_topic(settings, settings.topic("query_metrics"))]
     late = {v["query_key"] for v in qm if v["record"] == "late"}
-    (exp_late,) = con.execute(
+    (exp_late,) = con.execute(  # type: ignore[misc]
         f"""SELECT count(*) FROM (
               SELECT ts, max(ts) OVER (PARTITION BY cluster ORDER BY ts, query_id, row
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_max FROM good)
@@ -245,7 +245,7 @@ def check_chain(
     keys = {(v["query_key"], v["table_id"], v["access"]): v for v in flat}
     if not allow_dups:
         assert len(keys) == len(flat)
-    (n_flat,) = con.execute(
+    (n_flat,) = con.execute(  # type: ignore[misc]
         """SELECT sum(len(list_distinct(string_split(coalesce(read_table_ids, ''), ',')
                                         .list_filter(lambda x: x <> ''))))
                 + sum(len(list_distinct(string_split(coalesce(write_table_ids, ''), ',')
