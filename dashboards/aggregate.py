@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -21,6 +19,7 @@ sys.path.insert(
 
 from dashboards.data import backend, gb, human_int, ms, pct
 from dashboards.queries import Data, Filters
+from dashboards.tiles import kpis, movement
 
 BOARD_TITLES = {
     "busiest_clusters": "Busiest clusters (execution time)",
@@ -30,50 +29,6 @@ BOARD_TITLES = {
     "biggest_spillers": "Biggest spillers (MB)",
     "hottest_tables": "Hottest tables (accesses)",
 }
-
-
-def movement(rank: int, prev: Any) -> str:
-    """Arrow for a leaderboard entry's change of rank since the previous window."""
-    if prev is None or (isinstance(prev, float) and math.isnan(prev)) or prev is pd.NA:
-        return "new"
-    prev = int(prev)
-    if prev > rank:
-        return f"▲ {prev - rank}"
-    if prev < rank:
-        return f"▼ {rank - prev}"
-    return "="
-
-
-def kpis(windows: pd.DataFrame) -> list[tuple[str, str, str | None]]:
-    """(label, value, delta) tiles: the latest complete window against the one before."""
-    if windows.empty:
-        return []
-    done = windows[windows["final"]] if windows["final"].any() else windows
-    cur = done.iloc[-1]
-    prev = done.iloc[-2] if len(done) > 1 else None
-
-    def delta(col: str, fmt: Any) -> str | None:
-        if prev is None or pd.isna(prev[col]) or pd.isna(cur[col]):
-            return None
-        d = float(cur[col]) - float(prev[col])
-        return ("+" if d >= 0 else "-") + fmt(abs(d)).strip()
-
-    return [
-        ("Queries", human_int(cur["queries"]), delta("queries", human_int)),
-        ("p95 latency", ms(cur["p95_total_ms"]), delta("p95_total_ms", ms)),
-        ("Abort rate", pct(cur["abort_rate"]), delta("abort_rate", pct)),
-        ("Cache-hit rate", pct(cur["cache_hit_rate"]), delta("cache_hit_rate", pct)),
-        (
-            "GB scanned",
-            gb(float(cur["mbytes_scanned"]) / 1024),
-            delta("mbytes_scanned", lambda v: gb(v / 1024)),
-        ),
-        (
-            "GB spilled",
-            gb(float(cur["mbytes_spilled"]) / 1024),
-            delta("mbytes_spilled", lambda v: gb(v / 1024)),
-        ),
-    ]
 
 
 def render_status(data: Data, run_id: str, stale_after_s: float, live: bool) -> None:

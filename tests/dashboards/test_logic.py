@@ -1,0 +1,120 @@
+"""Pure dashboard logic: filters <-> URL, SQL box validation, movement arrows, KPI tiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dashboards import tiles
+from dashboards.queries import Filters
+from dashboards.sqlbox import SqlRejected, validate
+
+ALLOWED = {"fact_query", "dead_letters", "v_runs", "v_cluster_health"}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO fact_query VALUES (1)",
+        "DELETE FROM fact_query",
+        "DROP VIEW fact_query",
+        "ATTACH 'other.duckdb' AS o",
+        "COPY fact_query TO '/tmp/x.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM '/etc/passwd'",
+        "SELECT read_text('/etc/passwd')",
+        "SELECT getenv('HOME')",
+        "SELECT 1; DROP TABLE clean_queries",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "PRAGMA database_list",
+        "SET enable_external_access = true",
+        "CALL duckdb_settings()",
+        "SELECT * FROM clean_queries",
+        "SELECT * FROM kafka_offsets",
+        "SELECT * FROM glob('*')",
+        "SELECT * FROM other.main.fact_query",
+        "WITH x AS (SELECT * FROM read_parquet('a.parquet')) SELECT * FROM x",
+        "",
+    ],
+)
+def test_sql_box_refuses(sql: str) -> None:
+    with pytest.raises(SqlRejected):
+        validate(sql, ALLOWED)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM fact_query",
+        "select query_type, count(*) from fact_query group by all;",
+        "WITH a AS (SELECT * FROM fact_query) SELECT count(*) FROM a JOIN v_runs USING (run_id)",
+        "SELECT * FROM (SELECT cluster FROM v_cluster_health) s",
+    ],
+)
+def test_sql_box_accepts_selects_over_views(sql: str) -> None:
+    assert validate(sql, ALLOWED).lower().startswith(("select", "with"))
+
+
+@given(
+    cluster=st.none() | st.text(min_size=1, max_size=20).filter(lambda s: "," not in s),
+    user=st.none() | st.integers(0, 10**9),
+    qtypes=st.lists(st.sampled_from(["select", "insert", "copy"]), unique=True, max_size=3),
+    start=st.none() | st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2024, 12, 1)),
+)
+def test_filters_round_trip_through_url(cluster, user, qtypes, start) -> None:
+    f = Filters("run-1", start=start, cluster=cluster or None, user=user, qtypes=tuple(qtypes))
+    assert Filters.from_params(f.to_params(), "other") == f
+
+
+def test_bad_url_values_are_dropped_not_passed_to_sql() -> None:
+    f = Filters.from_params({"user": "1 OR 1=1", "start": "yesterday", "table": "x"}, "run-1")
+    assert f == Filters("run-1")
+    where, params = Filters("r", cluster="x' OR '1'='1").where()
+    assert "x'" not in where and params == ["r", "x' OR '1'='1"]
+
+
+def test_levels() -> None:
+    f = Filters("r")
+    assert f.level == "fleet"
+    assert f.drill(cluster="c").level == "cluster"
+    assert f.drill(cluster="c", user=1).level == "user"
+    assert f.drill(cluster="c", table=3, fingerprint="ab").level == "fingerprint"
+    assert f.drill(query=5).level == "query"
+
+
+def test_movement_arrows() -> None:
+    mod = tiles
+    assert mod.movement(1, 3) == "▲ 2"
+    assert mod.movement(4, 2) == "▼ 2"
+    assert mod.movement(2, 2) == "="
+    assert mod.movement(1, None) == "new"
+    assert mod.movement(1, pd.NA) == "new"
+
+
+def test_kpis_compare_latest_final_window_with_previous() -> None:
+    mod = tiles
+    w = pd.DataFrame(
+        {
+            "window_start": pd.to_datetime(
+                ["2024-03-01 00:00", "2024-03-01 01:00", "2024-03-01 02:00"]
+            ),
+            "final": [True, True, False],
+            "queries": [100, 150, 7],
+            "p95_total_ms": [1000.0, 800.0, 5.0],
+            "abort_rate": [0.01, 0.02, 0.0],
+            "cache_hit_rate": [0.1, 0.1, 0.0],
+            "mbytes_scanned": [2048.0, 1024.0, 0.0],
+            "mbytes_spilled": [0.0, 512.0, 0.0],
+        }
+    )
+    got = {label: (value, delta) for label, value, delta in mod.kpis(w)}
+    assert got["Queries"] == ("150", "+50")
+    assert got["p95 latency"] == ("800 ms", "-200 ms")
+    assert got["Abort rate"] == ("2.00 %", "+1.00 %")
+    assert got["GB scanned"] == ("1.0 GB", "-1.0 GB")
+    assert mod.kpis(w.iloc[0:0]) == []
