@@ -1,0 +1,108 @@
+"""Fault test: SIGKILL every stage mid-stream, a clean SIGTERM stop, then a restart; the
+outputs, deduplicated on their keys, still equal the batch oracle (= a fault-free run,
+which test_oracle checks against the same oracle)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+
+from common.kafka_config import consumer_config
+from common.settings import Settings
+from processors.__main__ import settings_env
+from processors.stages import STAGES
+from producers.replay import replay
+from tests.processors.conftest import run_chain
+from tests.processors.oracle import check_chain
+
+FAULT_SPEC = "synthetic:rows=10000,seed=5,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
+
+
+def high_watermarks(settings: Settings, name: str) -> int:
+    c = Consumer(consumer_config(settings, "unused-watermarks"))
+    try:
+        md = c.list_topics(name, timeout=10)
+        total = 0
+        for p in md.topics[name].partitions:
+            from confluent_kafka import TopicPartition
+
+            _, hi = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+            total += max(hi, 0)
+        return total
+    finally:
+        c.close()
+
+
+def wait_for(cond, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.integration
+def test_sigkill_midstream_then_clean_stop_then_restart(
+    chain_settings: Settings, tmp_path: Path
+) -> None:
+    s = chain_settings
+    run_id = "fault-" + uuid.uuid4().hex[:6]
+    summary = replay(FAULT_SPEC, s, run_id=run_id, progress=False)
+    env = settings_env(s)
+
+    # 1. every stage in its own process; SIGKILL all of them mid-stream
+    procs = []
+    for stage in STAGES:
+        log = open(tmp_path / f"{stage}.log", "wb")  # noqa: SIM115 - closed below
+        procs.append(
+            (
+                subprocess.Popen(
+                    [sys.executable, "-m", "processors", stage],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                ),
+                log,
+            )
+        )
+    try:
+        wait_for(
+            lambda: (
+                high_watermarks(s, s.topic("clean")) >= summary.rows_sent * 0.3
+                and high_watermarks(s, s.topic("flattened")) > 0
+            ),
+            180,
+            "the chain to be mid-stream",
+        )
+    finally:
+        for p, log in procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+            p.wait(30)
+            log.close()
+    assert all(p.returncode == -signal.SIGKILL for p, _ in procs), "a stage ended before the kill"
+    mid = high_watermarks(s, s.topic("clean"))
+    assert mid < summary.rows_sent, "the kill came too late to be mid-stream"
+
+    # 2. a clean stop: SIGTERM to `python -m processors all` stops every child, exit 0
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "processors", "all"], env=env, start_new_session=True
+    )
+    time.sleep(8)
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(90) == 0
+
+    # 3. restart and finish; outputs deduplicated on their keys equal the oracle
+    run_chain(s)
+    counts = check_chain(s, FAULT_SPEC, run_id, allow_dups=True)
+    assert counts["raw"] == summary.rows_sent and counts["clean"] > 0
