@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from common.broker import BrokerError, broker_for
@@ -158,6 +158,7 @@ def run_experiment(
     limit: int | None = None,
     idle_s: float = 12.0,
     timeout_s: float = 3600.0,
+    drain_idle_s: float = 5.0,
     progress: bool = True,
 ) -> tuple[str, ReplaySummary, list[Check]]:
     run_id = run_id or uuid.uuid4().hex[:12]
@@ -165,43 +166,59 @@ def run_experiment(
         settings = settings.with_(topic_prefix=f"exp-{run_id}.")
     ensure_topics(settings)
     wh = Warehouse.open(db)
-    env = dict(settings.to_env(), PYTHONUNBUFFERED="1")
+    # the chain's producers get a generous delivery timeout: on a loaded 2-core machine the
+    # embedded broker can take longer than the fail-fast default to acknowledge
+    chain = settings.with_(message_timeout_ms=max(settings.message_timeout_ms, 90_000))
+    env = dict(chain.to_env(), PYTHONUNBUFFERED="1")
     log_path = Path(settings.run_dir) / f"experiment-{run_id}-processors.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    stop = threading.Event()
     mat = Materializer(settings, wh)
-    mat_thread = threading.Thread(target=mat.run, kwargs={"stop_event": stop}, daemon=True)
+    # Replay first, then the chain: on the embedded broker a max-speed replay beside the
+    # chain's producers starves them (delivery timeouts). With a rate or speed set (or on
+    # real Kafka) the overlap is harmless, but the order keeps runs repeatable.
+    summary = replay(
+        source, settings, run_id=run_id, speed=speed, rate=rate, limit=limit, progress=progress
+    )
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "processors", "all", "--until-idle", str(idle_s)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+    deadline = time.monotonic() + timeout_s
     try:
-        mat_thread.start()
-        summary = replay(
-            source, settings, run_id=run_id, speed=speed, rate=rate, limit=limit, progress=progress
-        )
-        console.print(
-            f"replayed {summary.rows_sent:,} rows; waiting for the chain to drain (idle {idle_s:g} s)"
-        )
-        deadline = time.monotonic() + timeout_s
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if proc.poll() is None:
-            raise ReplayError(f"processors did not finish within {timeout_s:g} s; see {log_path}")
-        if proc.returncode != 0:
-            raise ReplayError(f"processors failed (exit {proc.returncode}); see {log_path}")
-        while time.monotonic() < deadline:  # materializer: drain until idle
-            last = mat.stats.last_batch_at or 0
-            if time.time() - last > 3.0:
-                break
-            time.sleep(0.5)
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=console, disable=not progress, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(f"chain running on {summary.rows_sent:,} replayed rows")
+            while proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                bar.update(task)
+            if proc.poll() is None:
+                raise ReplayError(
+                    f"processors did not finish within {timeout_s:g} s; see {log_path}"
+                )
+            if proc.returncode != 0:
+                raise ReplayError(f"processors failed (exit {proc.returncode}); see {log_path}")
+            # the materializer runs after the chain (on 2 cores it would slow the chain) and
+            # stops as soon as every count reconciles, or after `drain_idle_s` without input
+            bar.update(task, description="materializing")
+            last_check = [0.0]
+
+            def done() -> bool:
+                bar.update(
+                    task, description=f"materializing: {sum(mat.stats.rows.values()):,} messages"
+                )
+                if time.monotonic() - last_check[0] < 2.0 or time.monotonic() > deadline:
+                    return time.monotonic() > deadline
+                last_check[0] = time.monotonic()
+                return all(c.ok for c in reconcile(wh, run_id, summary.rows_read))
+
+            mat.run(until_idle=drain_idle_s, until=done)
     finally:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(30)
-        stop.set()
-        mat_thread.join(30)
     checks = reconcile(wh, run_id, summary.rows_read)
     print_report(wh, run_id, summary, checks)
     wh.close()
