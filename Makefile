@@ -29,7 +29,7 @@ demo: $(STAMP)  ## embedded broker + replay + processors + both dashboards (Ctrl
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy common producers processors dashboards tests
+	$(PY) -m mypy common producers processors dashboards bench tests
 
 fmt: $(STAMP)  ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -129,7 +129,7 @@ def drill_table(df: pd.DataFrame, level: str, key: str) -> Any:
     column = "table_id" if level == "table" else ("query_id" if level == "query" else level)
     options = df[column].tolist()
     choice = st.selectbox(
-        f"Open {level}", ["—", *options], key=f"{key}-pick", label_visibility="collapsed"
+        f"Open {level}", ["—", *options], key=f"{key}-pick"
     )
     if rows:
         return options[rows[0]]

@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{where} at {s.bootstrap_servers}", flush=True)
             ensure_topics(s)
             print(f"topics: {', '.join(s.topics.values())}", flush=True)
-            env = dict(s.to_env(), PYTHONUNBUFFERED="1")
+            # generous delivery timeout for the chain: a loaded 2-core machine slows the broker
+            env = dict(
+                s.with_(message_timeout_ms=max(s.message_timeout_ms, 90_000)).to_env(),
+                PYTHONUNBUFFERED="1",
+            )
             py = sys.executable
             children.append(
                 start_child("processors", [py, "-m", "processors", "all"], env, log_dir)

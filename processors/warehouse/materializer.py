@@ -179,7 +179,15 @@ class Materializer:
         """Consume and write until stopped, idle for ``until_idle`` s, or ``until()`` is true."""
         stop = stop_event or self._stop
         conf = consumer_config(self.settings, self.consumer_name)
-        conf["enable.partition.eof"] = False
+        conf.update(
+            {
+                "enable.partition.eof": False,
+                "max.partition.fetch.bytes": 8 << 20,  # big fetches: DuckDB likes big batches
+                "fetch.max.bytes": 64 << 20,
+                "queued.min.messages": 200_000,
+                "fetch.wait.max.ms": 50,
+            }
+        )
         consumer = Consumer(conf)
         last_msg = time.monotonic()
         last_meta = 0.0
@@ -189,7 +197,7 @@ class Materializer:
                 if now - last_meta > 5.0 or not self._assigned:
                     self._assign_new(consumer)
                     last_meta = now
-                msgs = [m for m in consumer.consume(self.batch_size, 0.2) if m.error() is None]
+                msgs = self._poll_batch(consumer)
                 if msgs:
                     self.write(msgs)
                     self.stats.batches += 1
@@ -210,6 +218,20 @@ class Materializer:
             consumer.close()
             self._assigned.clear()
         return self.stats
+
+    def _poll_batch(self, consumer: Consumer, max_wait_s: float = 0.25) -> list[Message]:
+        """Up to ``batch_size`` messages: whatever arrives within ``max_wait_s``."""
+        out: list[Message] = []
+        deadline = time.monotonic() + max_wait_s
+        while len(out) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            got = consumer.consume(self.batch_size - len(out), min(left, 0.05))
+            out.extend(m for m in got if m.error() is None)
+            if not got and out:
+                break  # the queue is drained: write what we have
+        return out
 
     def start_background(self) -> threading.Thread:
         def _target() -> None:

