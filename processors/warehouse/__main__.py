@@ -6,38 +6,17 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 
+import duckdb
+from confluent_kafka import KafkaException
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from common.broker import BrokerError, broker_for
 from common.settings import Settings
+from processors.warehouse.export import export, relations
 from processors.warehouse.materializer import ALL_TOPICS, Materializer
 from processors.warehouse.store import Warehouse
-
-
-def relations(wh: Warehouse) -> list[str]:
-    """Every table and view of the warehouse (the export allow-list)."""
-    df = wh.query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
-    )
-    return [str(n) for n in df["table_name"]]
-
-
-def export(db: str, name: str, out: str) -> int:
-    """Write one table or view to Parquet or CSV (by the output's extension); return rows."""
-    fmt = {".parquet": "PARQUET", ".csv": "CSV"}.get(Path(out).suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{out}: use a .parquet or .csv file name")
-    wh = Warehouse.open(db, read_only=True)
-    try:
-        if name not in relations(wh):
-            raise ValueError(f"{db}: no table or view named {name!r} (see `views`)")
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        cur = wh.cursor()
-        target = out.replace("'", "''")
-        cur.execute(f"COPY (SELECT * FROM \"{name}\") TO '{target}' (FORMAT {fmt})")
-        n = cur.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-        return int(n[0]) if n else 0
-    finally:
-        wh.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(relations(wh)))
             wh.close()
         else:
-            from common.broker import broker_for
-
             settings = Settings.from_args(args)
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -80,13 +57,24 @@ def main(argv: list[str] | None = None) -> int:
                 mat = Materializer(
                     s, wh, topics=[t.strip() for t in args.topics.split(",") if t.strip()]
                 )
-                try:
-                    stats = mat.run(until_idle=args.until_idle, stop_event=stop)
-                except KeyboardInterrupt:
-                    stats = mat.stats
+                with Progress(
+                    SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True,
+                ) as bar:  # fmt: skip
+                    task = bar.add_task("materializing")
+
+                    def show() -> bool:
+                        n = sum(mat.stats.rows.values())
+                        bar.update(task, description=f"materializing: {n:,} messages")
+                        return False
+
+                    try:
+                        stats = mat.run(until_idle=args.until_idle, stop_event=stop, until=show)
+                    except KeyboardInterrupt:
+                        stats = mat.stats
                 wh.close()
             print(f"materialized {dict(stats.rows)}")
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, duckdb.Error, BrokerError, KafkaException) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

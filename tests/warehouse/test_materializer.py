@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from common.settings import Settings
-from processors.warehouse.__main__ import export
+from processors.warehouse.export import export
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 from producers.synthetic import SyntheticSpec
