@@ -7,6 +7,7 @@ Prints a table and writes ``bench/results/<UTC timestamp>.json`` mapping each me
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -142,10 +143,8 @@ def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, An
     peak = 0.0
     ps = psutil.Process(proc.pid)
     while proc.poll() is None:
-        try:
+        with contextlib.suppress(psutil.Error):
             peak = max(peak, ps.memory_info().rss / 2**20)
-        except psutil.Error:
-            pass
         time.sleep(0.05)
     out = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode != 0:
