@@ -70,11 +70,15 @@ def sidebar_filters(data: Data, run_ids: list[str], f: Filters) -> Filters:
         "Cluster",
         clusters,
         index=clusters.index(f.cluster) if f.cluster in clusters else 0,
-        key="cluster",
+        key=f"cluster:{f.cluster}",  # a new widget per drill state: the URL wins
     )
-    user = sb.text_input("User id", value="" if f.user is None else str(f.user), key="user")
+    user = sb.text_input(
+        "User id", value="" if f.user is None else str(f.user), key=f"user:{f.user}"
+    )
     database = sb.text_input(
-        "Database id", value="" if f.database is None else str(f.database), key="database"
+        "Database id",
+        value="" if f.database is None else str(f.database),
+        key=f"database:{f.database}",
     )
     qtypes = tuple(
         sb.multiselect("Query type", list(QUERY_TYPES), default=list(f.qtypes), key="qtypes")
@@ -128,9 +132,7 @@ def drill_table(df: pd.DataFrame, level: str, key: str) -> Any:
     rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
     column = "table_id" if level == "table" else ("query_id" if level == "query" else level)
     options = df[column].tolist()
-    choice = st.selectbox(
-        f"Open {level}", ["—", *options], key=f"{key}-pick"
-    )
+    choice = st.selectbox(f"Open {level}", ["—", *options], key=f"{key}-pick")
     if rows:
         return options[rows[0]]
     return None if choice == "—" else choice
