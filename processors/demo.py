@@ -61,6 +61,14 @@ def stop_children(children: list[Child], timeout_s: float = 15.0) -> None:
             c.proc.wait(5)
 
 
+def _stop_and_report(children: list[Child]) -> None:
+    running = [c for c in children if c.proc.returncode is None]
+    stop_children(children)
+    if running:
+        print("stopped: " + ", ".join(f"{c.name} (pid {c.proc.pid})" for c in running), flush=True)
+    children.clear()
+
+
 def wait_http(port: int, timeout_s: float) -> bool:
     import requests
 
@@ -107,76 +115,80 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = Path(settings.run_dir) / "demo"
         log_dir.mkdir(parents=True, exist_ok=True)
         with broker_for(settings) as s:
-            where = "embedded broker" if settings.embedded else "configured broker"
-            print(f"{where} at {s.bootstrap_servers}", flush=True)
-            ensure_topics(s)
-            print(f"topics: {', '.join(s.topics.values())}", flush=True)
-            # generous delivery timeout for the chain: a loaded 2-core machine slows the broker
-            env = dict(
-                s.with_(message_timeout_ms=max(s.message_timeout_ms, 90_000)).to_env(),
-                PYTHONUNBUFFERED="1",
-            )
-            py = sys.executable
-            children.append(
-                start_child("processors", [py, "-m", "processors", "all"], env, log_dir)
-            )
-            urls = []
-            if not args.no_dashboards:
-                for name, port in (
-                    ("expert", args.expert_port),
-                    ("aggregate", args.aggregate_port),
-                ):
-                    if port == 0 or _port_busy(port):
-                        port = free_port()
-                    denv = dict(env, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
-                    cmd = [
-                        py,
-                        "-m",
-                        "streamlit",
-                        "run",
-                        f"dashboards/{name}.py",
-                        "--server.headless",
-                        "true",
-                        "--server.port",
-                        str(port),
-                        "--server.address",
-                        "127.0.0.1",
-                        "--browser.gatherUsageStats",
-                        "false",
-                    ]
-                    children.append(start_child(f"dashboard-{name}", cmd, denv, log_dir))
-                    urls.append((name, port))
-            replay_cmd = [py, "-m", "producers.replay", args.source]
-            if args.rate > 0:
-                replay_cmd += ["--rate", str(args.rate)]
-            replay = start_child("replay", replay_cmd, env, log_dir)
-            children.append(replay)
-            for name, port in urls:
-                ok = wait_http(port, 60)
-                state = "" if ok else " (not answering yet; see its log)"
-                print(f"{name} dashboard: http://127.0.0.1:{port}{state}", flush=True)
-            print(
-                f"replaying {args.source} at {args.rate or 'max'} rows/s; logs in {log_dir}/",
-                flush=True,
-            )
-            print("Ctrl-C stops everything.", flush=True)
-            while True:
-                for c in children:
-                    code = c.proc.poll()
-                    if code is not None and c is not replay:
-                        print(
-                            f"error: {c.name} exited with code {code}; see {c.log}", file=sys.stderr
-                        )
-                        return 1
-                if replay.proc.poll() is not None:
-                    if replay.proc.returncode != 0:
-                        print(f"error: replay failed; see {replay.log}", file=sys.stderr)
-                        return 1
-                    if args.exit_after_replay:
-                        time.sleep(10)  # let the chain and the materializers drain
-                        print("replay finished", flush=True)
-                        return 0
-                time.sleep(0.5)
+            try:
+                where = "embedded broker" if settings.embedded else "configured broker"
+                print(f"{where} at {s.bootstrap_servers}", flush=True)
+                ensure_topics(s)
+                print(f"topics: {', '.join(s.topics.values())}", flush=True)
+                # generous delivery timeout for the chain: a loaded 2-core machine slows the broker
+                env = dict(
+                    s.with_(message_timeout_ms=max(s.message_timeout_ms, 90_000)).to_env(),
+                    PYTHONUNBUFFERED="1",
+                )
+                py = sys.executable
+                children.append(
+                    start_child("processors", [py, "-m", "processors", "all"], env, log_dir)
+                )
+                urls = []
+                if not args.no_dashboards:
+                    for name, port in (
+                        ("expert", args.expert_port),
+                        ("aggregate", args.aggregate_port),
+                    ):
+                        if port == 0 or _port_busy(port):
+                            port = free_port()
+                        denv = dict(env, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
+                        cmd = [
+                            py,
+                            "-m",
+                            "streamlit",
+                            "run",
+                            f"dashboards/{name}.py",
+                            "--server.headless",
+                            "true",
+                            "--server.port",
+                            str(port),
+                            "--server.address",
+                            "127.0.0.1",
+                            "--browser.gatherUsageStats",
+                            "false",
+                        ]
+                        children.append(start_child(f"dashboard-{name}", cmd, denv, log_dir))
+                        urls.append((name, port))
+                replay_cmd = [py, "-m", "producers.replay", args.source]
+                if args.rate > 0:
+                    replay_cmd += ["--rate", str(args.rate)]
+                replay = start_child("replay", replay_cmd, env, log_dir)
+                children.append(replay)
+                for name, port in urls:
+                    ok = wait_http(port, 60)
+                    state = "" if ok else " (not answering yet; see its log)"
+                    print(f"{name} dashboard: http://127.0.0.1:{port}{state}", flush=True)
+                print(
+                    f"replaying {args.source} at {args.rate or 'max'} rows/s; logs in {log_dir}/",
+                    flush=True,
+                )
+                print("Ctrl-C stops everything.", flush=True)
+                while True:
+                    for c in children:
+                        code = c.proc.poll()
+                        if code is not None and c is not replay:
+                            print(
+                                f"error: {c.name} exited with code {code}; see {c.log}",
+                                file=sys.stderr,
+                            )
+                            return 1
+                    if replay.proc.poll() is not None:
+                        if replay.proc.returncode != 0:
+                            print(f"error: replay failed; see {replay.log}", file=sys.stderr)
+                            return 1
+                        if args.exit_after_replay:
+                            time.sleep(10)  # let the chain and the materializers drain
+                            print("replay finished", flush=True)
+                            return 0
+                    time.sleep(0.5)
+            finally:  # children first, while the broker still runs
+                _stop_and_report(children)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
@@ -184,12 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
-        stop_children(children)
-        if children:
-            print(
-                "stopped: " + ", ".join(f"{c.name} (pid {c.proc.pid})" for c in children),
-                flush=True,
-            )
+        _stop_and_report(children)
 
 
 def _port_busy(port: int) -> bool:
@@ -205,4 +212,5 @@ def _interrupt(signum: int, frame: object) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     sys.exit(main())
