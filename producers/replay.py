@@ -53,6 +53,7 @@ class ReplaySummary:
     rows_per_s: float = 0.0
     resumed_from: int = 0
     stopped: bool = False
+    sorted: bool = False  # True when the source was not already in replay order
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,17 +73,64 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def ordered_sql(relation: str, filters: Filters, final: bool = True) -> str:
-    """SQL producing (key, ts, file, row, value) in replay order (parameters ``$run_id``,
-    ``$dataset``); with ``final=False``, the cheap (is_raw, raw_reason) rows for counting."""
+def _typed_cte(relation: str, kind: str | None) -> str:
     kind_expr = (
-        _q(filters.kind)
-        if filters.kind
+        _q(kind)
+        if kind
         else "CASE WHEN _file ILIKE '%serverless%' THEN 'serverless' "
         "WHEN _file ILIKE '%provisioned%' THEN 'provisioned' "
         "WHEN cluster_size IS NULL OR trim(cluster_size::VARCHAR) = '' THEN 'serverless' "
         "ELSE 'provisioned' END"
     )
+    return f"""
+    WITH src AS ({relation}),
+    typed AS (
+        SELECT *, TRY_CAST(arrival_timestamp AS TIMESTAMP) AS _ts,
+               TRY_CAST(TRY_CAST(instance_id AS DOUBLE) AS BIGINT) AS _iid,
+               TRY_CAST(TRY_CAST(query_id AS DOUBLE) AS BIGINT) AS _qid,
+               {kind_expr} AS _kind
+        FROM src)"""
+
+
+_FILL_TS = (
+    "COALESCE(_ts, last_value(_ts IGNORE NULLS) OVER ("
+    "PARTITION BY _file ORDER BY _row ROWS UNBOUNDED PRECEDING))"
+)
+
+
+def order_check_sql(relation: str) -> str:
+    """One narrow pass: (rows with an unparseable arrival, rows out of replay order when
+    read in (file, row) order). Zero out-of-order rows means no sort is needed."""
+    lo_ts, lo_q = "TIMESTAMP '0001-01-01'", "(-9223372036854775807 - 1)"
+    return (
+        _typed_cte(relation, None)
+        + f""",
+    k AS (SELECT _file, _row, _ts IS NULL AS _null,
+                 COALESCE({_FILL_TS}, {lo_ts}) AS t, COALESCE(_qid, {lo_q}) AS q FROM typed),
+    l AS (SELECT _null, t, q, lag(t) OVER w AS pt, lag(q) OVER w AS pq
+          FROM k WINDOW w AS (ORDER BY _file, _row))
+    SELECT count(*) FILTER (WHERE _null) AS null_ts,
+           count(*) FILTER (WHERE t < pt OR (t = pt AND q < pq)) AS disorder
+    FROM l"""
+    )
+
+
+def ordered_sql(
+    relation: str,
+    filters: Filters,
+    final: bool = True,
+    *,
+    presorted: bool = False,
+    fill_ts: bool = True,
+) -> str:
+    """SQL producing (key, ts, file, row, value) in replay order (parameters ``$run_id``,
+    ``$dataset``); with ``final=False``, the cheap (is_raw, raw_reason) rows for counting.
+
+    ``presorted``: the relation, read in (file, row) order, is already in replay order
+    (see :func:`order_check_sql`), so nothing is sorted and rows stream as read; a NULL
+    ``ts`` then means "same as the previous row". Otherwise one sort on the typed columns
+    (JSON is encoded after it); ``fill_ts=False`` skips the arrival fill-forward window
+    when no arrival is unparseable."""
     cols = ", ".join(f'"{c}" := "{c}"' for c in REDSET_COLUMNS)
     prov = "_run_id := $run_id, _dataset := $dataset, _file := _file, _row := _row, _kind := _kind"
     where = ["TRUE"]
@@ -95,27 +143,24 @@ def ordered_sql(relation: str, filters: Filters, final: bool = True) -> str:
     if filters.sample is not None:
         where.append(f"hash(_file, _row) % 1000000 < {int(filters.sample * 1_000_000)}")
     limit = f"LIMIT {int(filters.limit)}" if filters.limit else ""
-    cte = f"""
-    WITH src AS ({relation}),
-    typed AS (
-        SELECT *, TRY_CAST(arrival_timestamp AS TIMESTAMP) AS _ts,
-               TRY_CAST(TRY_CAST(instance_id AS DOUBLE) AS BIGINT) AS _iid,
-               TRY_CAST(TRY_CAST(query_id AS DOUBLE) AS BIGINT) AS _qid,
-               {kind_expr} AS _kind
-        FROM src),
+    sort_ts = "_ts" if presorted or not fill_ts else _FILL_TS
+    order = "" if presorted else "ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row"
+    cte = (
+        _typed_cte(relation, filters.kind)
+        + f""",
     keyed AS (
         SELECT *, CASE WHEN _iid IS NULL THEN NULL ELSE _kind || '-' || _iid::VARCHAR END AS _key,
-               COALESCE(_ts, last_value(_ts IGNORE NULLS) OVER (
-                   PARTITION BY _file ORDER BY _row ROWS UNBOUNDED PRECEDING)) AS _sort_ts
+               {sort_ts} AS _sort_ts
         FROM typed),
-    picked AS (SELECT * FROM keyed WHERE {" AND ".join(where)}
-               ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row {limit})
+    picked AS (SELECT * FROM keyed WHERE {" AND ".join(where)} {order} {limit})
     """
+    )
     if not final:
         return (
             cte
             + " SELECT _raw IS NOT NULL AS is_raw, json_extract_string(_error, '$.reason') AS raw_reason FROM picked"
         )
+    # a projection over the ordered (or scan-ordered) subquery keeps its order
     return (
         cte
         + f"""
@@ -124,7 +169,6 @@ def ordered_sql(relation: str, filters: Filters, final: bool = True) -> str:
                 ELSE to_json(struct_pack({cols}, {prov}, _raw := _raw, _error := json(_error)))::VARCHAR
            END AS value
     FROM picked
-    ORDER BY _sort_ts NULLS FIRST, _qid NULLS FIRST, _file, _row
     """
     )
 
@@ -197,7 +241,7 @@ def replay(
     pause_event: threading.Event | None = None,
     encoding: str = "utf8",
     max_in_flight: int = 50_000,
-    batch_rows: int = 50_000,
+    batch_rows: int = 20_000,
 ) -> ReplaySummary:
     """Replay ``source`` into ``settings.topic("raw")``; see the module docstring."""
     if speed is not None and rate is not None:
@@ -223,9 +267,15 @@ def replay(
     con.execute(f"SET temp_directory = {_q(str(run_dir / 'duckdb-tmp'))}")
     con.execute("SET threads = 2")
     relation = _stage_with_progress(con, src, progress, encoding)
-    sql = ordered_sql(relation, filters)
+    # Parquet and synthetic relations stream in (file, row) order; if that already is the
+    # replay order (one narrow pass checks), nothing is sorted at all.
+    null_ts, disorder = con.execute(order_check_sql(relation)).fetchall()[0]
+    presorted = src.kind in ("parquet", "synthetic") and disorder == 0
+    summary.sorted = not presorted
+    opts = {"presorted": presorted, "fill_ts": bool(null_ts)}
+    sql = ordered_sql(relation, filters, **opts)
     named = {"run_id": run_id, "dataset": src.dataset}
-    stats_sql = ordered_sql(relation, filters, final=False)
+    stats_sql = ordered_sql(relation, filters, final=False, **opts)
     total = 0
     for is_raw, reason, n in con.execute(
         f"SELECT is_raw, raw_reason, count(*) FROM ({stats_sql}) GROUP BY ALL"

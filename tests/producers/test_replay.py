@@ -94,6 +94,24 @@ def test_replay_files(topic_settings: Settings, tmp_path: Path, suffix: str) -> 
     data = write(spec, path)
     s = replay(str(path), topic_settings, progress=False)
     check_round_trip(topic_settings, data.table, path.name, s)
+    # the generator writes replay order: Parquet streams without a sort, CSV/Excel sort
+    assert s.sorted == (suffix != ".parquet")
+
+
+def test_replay_unordered_parquet_is_sorted(topic_settings: Settings, tmp_path: Path) -> None:
+    table = generate(SyntheticSpec(rows=3000, seed=8, kind="mixed", clusters=5)).table
+    backwards = table.take(list(range(table.num_rows - 1, -1, -1)))
+    path = tmp_path / "backwards.parquet"
+    write_table(backwards, path)
+    s = replay(str(path), topic_settings, progress=False)
+    assert s.sorted
+    check_round_trip(topic_settings, backwards, path.name, s)
+    msgs = read_all(topic_settings, topic_settings.topic("raw"), s.rows_sent)
+    by_part: dict[int, list[tuple[int, int]]] = {}
+    for m in msgs:
+        by_part.setdefault(m.partition(), []).append((m.timestamp()[1], int(value(m)["query_id"])))
+    for part, seq in by_part.items():
+        assert seq == sorted(seq), f"partition {part} not in (arrival, query_id) order"
 
 
 def test_replay_url_with_cache(topic_settings: Settings, tmp_path: Path) -> None:
