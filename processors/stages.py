@@ -65,6 +65,8 @@ _INPUTS: dict[str, str] = {
 
 #: seconds without input after which open windows are emitted as provisional results
 IDLE_FLUSH_S = 2.0
+#: seconds between progress lines in the log
+REPORT_EVERY_S = 10.0
 #: seconds between running ("current") leaderboards while data flows
 CURRENT_EVERY_S = 10.0
 #: state prefix holding the keys of a partition that have windows
@@ -110,7 +112,11 @@ class _Runtime:
 
     app: Application
     until_idle: float | None
+    stage: str = ""
     last_row: float = field(default_factory=time.monotonic)
+    first_row: float | None = None
+    last_report: float = field(default_factory=time.monotonic)
+    reported: int = 0
     consumed: int = 0
     dirty: bool = False
     last_flush: float = field(default_factory=time.monotonic)
@@ -119,12 +125,28 @@ class _Runtime:
 
     def touch(self) -> None:
         self.last_row = time.monotonic()
+        if self.first_row is None:
+            self.first_row = self.last_row
         self.consumed += 1
         self.dirty = True
+
+    def rate(self) -> float:
+        if self.first_row is None or self.last_row <= self.first_row:
+            return 0.0
+        return self.consumed / (self.last_row - self.first_row)
 
     def tick(self) -> None:
         now = time.monotonic()
         idle = now - self.last_row
+        if now - self.last_report >= REPORT_EVERY_S and self.consumed != self.reported:
+            log.info(
+                "%s: %d messages (%.0f/s over %.1f s)",
+                self.stage,
+                self.consumed,
+                (self.consumed - self.reported) / (now - self.last_report),
+                now - self.last_report,
+            )
+            self.last_report, self.reported = now, self.consumed
         flush_after = IDLE_FLUSH_S
         if self.until_idle is not None:
             flush_after = min(flush_after, self.until_idle / 2)
@@ -142,7 +164,13 @@ class _Runtime:
             and not self.dirty
             and idle >= self.until_idle
         ):
-            log.info("no input for %.1f s: stopping", idle)
+            log.info(
+                "%s: %d messages, %.0f/s from first to last; no input for %.1f s: stopping",
+                self.stage,
+                self.consumed,
+                self.rate(),
+                idle,
+            )
             self.app.stop()
 
 
@@ -268,7 +296,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
     names = [settings.topic(_INPUTS[stage])] + [settings.topic(n) for n in output_topics(stage)]
     ensure_topics(settings, names + internal_topics(settings, stage))
     app = _app(settings, stage, embedded)
-    rt = _Runtime(app, until_idle)
+    rt = _Runtime(app, until_idle, stage)
     producer = app._processing_context.producer  # the app's producer: flushed before commits
     horizon_ms = settings.dedup_horizon_seconds * 1000
 
