@@ -263,9 +263,9 @@ def replay(
     summary.resumed_from = skip
 
     con = duckdb.connect()
-    con.execute("SET memory_limit = '256MB'")
+    con.execute("SET memory_limit = '192MB'")
     con.execute(f"SET temp_directory = {_q(str(run_dir / 'duckdb-tmp'))}")
-    con.execute("SET threads = 2")
+    con.execute("SET threads = 1")  # the other core is for librdkafka and the broker
     relation = _stage_with_progress(con, src, progress, encoding)
     # Parquet and synthetic relations stream in (file, row) order; if that already is the
     # replay order (one narrow pass checks), nothing is sorted at all.
