@@ -11,6 +11,7 @@ redelivered or re-emitted messages hit the same keys.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections import defaultdict
@@ -20,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pj
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
@@ -82,12 +83,24 @@ class MaterializeStats:
         }
 
 
+@dataclass
+class Batch:
+    """One consumed batch, parsed per topic, with the partitions' next offsets."""
+
+    payloads: dict[str, Any]
+    counts: dict[str, int]
+    offsets: dict[tuple[str, int], int]
+
+
 def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
     data = b"\n".join(values)
+    # 1 MiB blocks let pyarrow parse on every core (one block per batch is 2x slower); a
+    # block must hold the longest message
+    block = max(1 << 20, max((len(v) for v in values), default=0) + 2)
     return pj.read_json(
         pa.BufferReader(data),
         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-        read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
+        read_options=pj.ReadOptions(block_size=block),
     )
 
 
@@ -142,24 +155,31 @@ class Materializer:
             consumer.incremental_assign(new)
 
     # -- writing -----------------------------------------------------------------------
-    def write(self, msgs: list[Message]) -> int:
-        """Write one batch and its offsets in one transaction; return rows written."""
+    def prepare(self, msgs: list[Message]) -> Batch:
+        """Parse one batch (no database access; runs beside the previous batch's write)."""
         by_topic: dict[str, list[Message]] = defaultdict(list)
         offsets: dict[tuple[str, int], int] = {}
         for m in msgs:
             t = m.topic()
             by_topic[self.full[t]].append(m)
             offsets[(t, m.partition())] = max(offsets.get((t, m.partition()), 0), m.offset() + 1)
+        return Batch(
+            payloads={lg: _WRITERS[lg][0](ms) for lg, ms in by_topic.items()},
+            counts={lg: len(ms) for lg, ms in by_topic.items()},
+            offsets=offsets,
+        )
+
+    def apply(self, batch: Batch) -> int:
+        """Write one prepared batch and its offsets in one transaction; return rows written."""
         cur = self.warehouse.cursor()
         n = 0
         try:
             cur.execute("BEGIN")
-            for logical, ms in by_topic.items():
-                n += _WRITERS[logical](cur, ms)
-                self.stats.rows[logical] += len(ms)
+            for logical, payload in batch.payloads.items():
+                n += _WRITERS[logical][1](cur, payload)
             cur.executemany(
                 "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?, ?, now())",
-                [[self.consumer_name, t, p, o] for (t, p), o in offsets.items()],
+                [[self.consumer_name, t, p, o] for (t, p), o in batch.offsets.items()],
             )
             cur.execute("COMMIT")
         except Exception:
@@ -167,7 +187,13 @@ class Materializer:
             raise
         finally:
             cur.close()
+        for logical, c in batch.counts.items():
+            self.stats.rows[logical] += c
         return n
+
+    def write(self, msgs: list[Message]) -> int:
+        """Write one batch and its offsets in one transaction; return rows written."""
+        return self.apply(self.prepare(msgs))
 
     # -- loop --------------------------------------------------------------------------
     def run(
@@ -178,60 +204,76 @@ class Materializer:
     ) -> MaterializeStats:
         """Consume and write until stopped, idle for ``until_idle`` s, or ``until()`` is true."""
         stop = stop_event or self._stop
-        conf = consumer_config(self.settings, self.consumer_name)
-        conf.update(
-            {
-                "enable.partition.eof": False,
-                "max.partition.fetch.bytes": 8 << 20,  # big fetches: DuckDB likes big batches
-                "fetch.max.bytes": 64 << 20,
-                "queued.min.messages": 200_000,
-                "fetch.wait.max.ms": 50,
-            }
+        # a fetch thread consumes and parses batch N+1 while this thread writes batch N
+        # (pyarrow and DuckDB both release the GIL); the consumer lives in the fetch thread
+        q: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=2)
+        halt = threading.Event()
+        fetcher = threading.Thread(
+            target=self._fetch, args=(q, halt), name="materializer-fetch", daemon=True
         )
-        consumer = Consumer(conf)
+        fetcher.start()
         last_msg = time.monotonic()
-        last_meta = 0.0
         try:
             while not stop.is_set() and not self._stop.is_set():
+                try:
+                    item = q.get(timeout=0.5)
+                except queue.Empty:
+                    item = None
+                if isinstance(item, BaseException):
+                    self.stats.errors.append(f"{type(item).__name__}: {item}")
+                    raise item
+                if item is not None:
+                    self.apply(item)
+                    self.stats.batches += 1
+                    self.stats.last_batch_at = time.time()
+                    self.stats.last_batch_rows = sum(item.counts.values())
+                    last_msg = time.monotonic()
+                if until is not None and until():
+                    break
+                if (
+                    item is None
+                    and until_idle is not None
+                    and time.monotonic() - last_msg > until_idle
+                ):
+                    break
+        finally:
+            halt.set()  # the fetcher only blocks for 0.2 s at a time
+            fetcher.join(30)
+        return self.stats
+
+    def _fetch(self, q: queue.Queue[Batch | BaseException | None], halt: threading.Event) -> None:
+        conf = consumer_config(self.settings, self.consumer_name)
+        conf["enable.partition.eof"] = False
+        try:
+            consumer = Consumer(conf)
+        except BaseException as e:
+            q.put(e)
+            return
+        last_meta = 0.0
+        try:
+            while not halt.is_set():
                 now = time.monotonic()
                 if now - last_meta > 5.0 or not self._assigned:
                     self._assign_new(consumer)
                     last_meta = now
-                msgs = self._poll_batch(consumer)
-                if msgs:
-                    self.write(msgs)
-                    self.stats.batches += 1
-                    self.stats.last_batch_at = time.time()
-                    self.stats.last_batch_rows = len(msgs)
-                    last_msg = time.monotonic()
-                    if until is not None and until():
+                msgs = [m for m in consumer.consume(self.batch_size, 0.2) if m.error() is None]
+                item: Batch | None = self.prepare(msgs) if msgs else None
+                while not halt.is_set():
+                    try:
+                        q.put(item, timeout=0.2)
                         break
+                    except queue.Full:
+                        continue
+        except BaseException as e:
+            while not halt.is_set():
+                try:
+                    q.put(e, timeout=0.2)
+                    break
+                except queue.Full:
                     continue
-                if until is not None and until():
-                    break
-                if until_idle is not None and time.monotonic() - last_msg > until_idle:
-                    break
-        except KafkaException as e:
-            self.stats.errors.append(str(e))
-            raise
         finally:
             consumer.close()
             self._assigned.clear()
-        return self.stats
-
-    def _poll_batch(self, consumer: Consumer, max_wait_s: float = 0.25) -> list[Message]:
-        """Up to ``batch_size`` messages: whatever arrives within ``max_wait_s``."""
-        out: list[Message] = []
-        deadline = time.monotonic() + max_wait_s
-        while len(out) < self.batch_size:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            got = consumer.consume(self.batch_size - len(out), min(left, 0.05))
-            out.extend(m for m in got if m.error() is None)
-            if not got and out:
-                break  # the queue is drained: write what we have
-        return out
 
     def start_background(self) -> threading.Thread:
         def _target() -> None:
@@ -252,12 +294,15 @@ class Materializer:
             self._thread.join(timeout_s)
 
 
-# --- per-topic writers --------------------------------------------------------------------
-def _write_raw(cur: Any, ms: list[Message]) -> int:
+# --- per-topic writers: prepare (parse, no database) and apply (one cursor) ------------------
+def _prep_raw(ms: list[Message]) -> pa.Table:
     t = _json_table([m.value() for m in ms], _RAW_SCHEMA)
     keys = pa.array([m.key().decode() if m.key() else None for m in ms], pa.string())
     ts = pa.array([m.timestamp()[1] for m in ms], pa.int64())
-    t = t.append_column("_cluster", keys).append_column("_ts", ts)
+    return t.append_column("_cluster", keys).append_column("_ts", ts)
+
+
+def _apply_raw(cur: Any, t: pa.Table) -> int:
     cur.register("b_raw", t)
     cur.execute(
         """INSERT OR IGNORE INTO raw_rows
@@ -265,35 +310,43 @@ def _write_raw(cur: Any, ms: list[Message]) -> int:
                   _raw IS NOT NULL, now() FROM b_raw"""
     )
     cur.unregister("b_raw")
-    return t.num_rows
+    return int(t.num_rows)
 
 
-def _write_clean(cur: Any, ms: list[Message]) -> int:
-    t = _json_table([m.value() for m in ms], _CLEAN_SCHEMA)
+def _prep_clean(ms: list[Message]) -> pa.Table:
+    return _json_table([m.value() for m in ms], _CLEAN_SCHEMA)
+
+
+_CLEAN_COLS = ", ".join(f'"{f.name}"' for f in _CLEAN_SCHEMA if f.name != "arrival_timestamp")
+
+
+def _apply_clean(cur: Any, t: pa.Table) -> int:
     cur.register("b_clean", t)
-    cols = ", ".join(f'"{f.name}"' for f in _CLEAN_SCHEMA if f.name != "arrival_timestamp")
     cur.execute(
         f"""INSERT OR IGNORE INTO clean_queries BY NAME
-            SELECT DISTINCT ON (query_key) {cols},
+            SELECT DISTINCT ON (query_key) {_CLEAN_COLS},
                    make_timestamp(arrival_us) AS arrival_timestamp, now() AS loaded_at
             FROM b_clean"""
     )
     cur.unregister("b_clean")
-    return t.num_rows
+    return int(t.num_rows)
 
 
-def _write_flat(cur: Any, ms: list[Message]) -> int:
-    t = _json_table([m.value() for m in ms], _FLAT_SCHEMA)
+def _prep_flat(ms: list[Message]) -> pa.Table:
+    return _json_table([m.value() for m in ms], _FLAT_SCHEMA)
+
+
+def _apply_flat(cur: Any, t: pa.Table) -> int:
     cur.register("b_flat", t)
     cur.execute(
         """INSERT OR IGNORE INTO flattened BY NAME
            SELECT DISTINCT ON (query_key, table_id, access) *, now() AS loaded_at FROM b_flat"""
     )
     cur.unregister("b_flat")
-    return t.num_rows
+    return int(t.num_rows)
 
 
-def _write_dead(cur: Any, ms: list[Message]) -> int:
+def _prep_dead(ms: list[Message]) -> list[list[Any]]:
     rows = {}
     for m in ms:
         v = json.loads(m.value())
@@ -302,79 +355,85 @@ def _write_dead(cur: Any, ms: list[Message]) -> int:
             v.get("query_id") if isinstance(v.get("query_id"), int) else None, v.get("stage"),
             v.get("reason"), v.get("field"), v.get("message"), json.dumps(v.get("raw")),
         ]  # fmt: skip
+    return list(rows.values())
+
+
+def _apply_dead(cur: Any, rows: list[list[Any]]) -> int:
     cur.executemany(
-        "INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-        list(rows.values()),
+        "INSERT OR IGNORE INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows
     )
     return len(rows)
 
 
-def _window_writer(table: str) -> Callable[[Any, list[Message]], int]:
-    def write(cur: Any, ms: list[Message]) -> int:
-        windows: dict[tuple[Any, ...], list[Any]] = {}
-        late: dict[str, list[Any]] = {}
-        for m in ms:
-            raw = m.value().decode()
-            v = json.loads(raw)
-            if v.get("record", "window") == "late":
-                late[v["query_key"]] = [
-                    v["query_key"],
-                    v["run_id"],
-                    v["cluster"],
-                    v["window_start"],
-                ]
-                continue
-            key = (v["run_id"], v["cluster"], v["window_start"])
-            prev = windows.get(key)
-            final = bool(v.get("final", True))
-            if prev is None or final or not prev[4]:
-                windows[key] = [
-                    v["run_id"],
-                    v["cluster"],
-                    v["window_start"],
-                    v["window_end"],
-                    final,
-                    raw,
-                ]
+def _prep_windows(ms: list[Message]) -> tuple[list[list[Any]], list[list[Any]]]:
+    windows: dict[tuple[Any, ...], list[Any]] = {}
+    late: dict[str, list[Any]] = {}
+    for m in ms:
+        raw = m.value().decode()
+        v = json.loads(raw)
+        if v.get("record", "window") == "late":
+            late[v["query_key"]] = [v["query_key"], v["run_id"], v["cluster"], v["window_start"]]
+            continue
+        key = (v["run_id"], v["cluster"], v["window_start"])
+        prev = windows.get(key)
+        final = bool(v.get("final", True))
+        if prev is None or final or not prev[4]:  # a final record wins within the batch
+            windows[key] = [
+                v["run_id"],
+                v["cluster"],
+                v["window_start"],
+                v["window_end"],
+                final,
+                raw,
+            ]
+    return list(windows.values()), list(late.values())
+
+
+def _window_applier(table: str) -> Callable[[Any, tuple[list[list[Any]], list[list[Any]]]], int]:
+    def apply(cur: Any, prepared: tuple[list[list[Any]], list[list[Any]]]) -> int:
+        windows, late = prepared
         if windows:
             cur.executemany(
                 f"""INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, now())
                     ON CONFLICT DO UPDATE SET window_end = EXCLUDED.window_end, final = EXCLUDED.final,
                         payload = EXCLUDED.payload, loaded_at = EXCLUDED.loaded_at
                     WHERE NOT {table}.final OR EXCLUDED.final""",
-                list(windows.values()),
+                windows,
             )
         if late:
-            cur.executemany(
-                "INSERT OR IGNORE INTO late_rows VALUES (?, ?, ?, ?, now())", list(late.values())
-            )
+            cur.executemany("INSERT OR IGNORE INTO late_rows VALUES (?, ?, ?, ?, now())", late)
         return len(windows) + len(late)
 
-    return write
+    return apply
 
 
-def _write_boards(cur: Any, ms: list[Message]) -> int:
+def _prep_boards(ms: list[Message]) -> list[list[Any]]:
     boards = {}
     for m in ms:
         v = json.loads(m.value())
         boards[(v["run_id"], v["board"], v["variant"], v["window_start"])] = [
             v["run_id"], v["board"], v["variant"], v["window_start"], v["window_end"], json.dumps(v["entries"]),
         ]  # fmt: skip
+    return list(boards.values())
+
+
+def _apply_boards(cur: Any, rows: list[list[Any]]) -> int:
     cur.executemany(
         """INSERT INTO leaderboards VALUES (?, ?, ?, ?, ?, ?, now())
            ON CONFLICT DO UPDATE SET window_end = EXCLUDED.window_end, entries = EXCLUDED.entries,
                loaded_at = EXCLUDED.loaded_at""",
-        list(boards.values()),
+        rows,
     )
-    return len(boards)
+    return len(rows)
 
 
-_WRITERS: dict[str, Callable[[Any, list[Message]], int]] = {
-    "raw": _write_raw,
-    "clean": _write_clean,
-    "flattened": _write_flat,
-    "dead_letters": _write_dead,
-    "query_metrics": _window_writer("query_metrics"),
-    "compile_metrics": _window_writer("compile_metrics"),
-    "leaderboard": _write_boards,
+#: logical topic -> (prepare: messages -> payload, apply: (cursor, payload) -> rows)
+_WRITERS: dict[str, tuple[Callable[[list[Message]], Any], Callable[[Any, Any], int]]] = {
+    "raw": (_prep_raw, _apply_raw),
+    "clean": (_prep_clean, _apply_clean),
+    "flattened": (_prep_flat, _apply_flat),
+    "dead_letters": (_prep_dead, _apply_dead),
+    "query_metrics": (_prep_windows, _window_applier("query_metrics")),
+    "compile_metrics": (_prep_windows, _window_applier("compile_metrics")),
+    "leaderboard": (_prep_boards, _apply_boards),
 }
