@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -252,7 +254,15 @@ def main(argv: list[str] | None = None) -> int:
                 args.source, args.db, s, run_id=args.run_id, speed=args.speed, rate=args.rate,
                 limit=args.limit, idle_s=args.idle, progress=not args.no_progress,
             )  # fmt: skip
-    except (BrokerError, SourceError, ReplayError, ValueError) as e:
+    except (
+        BrokerError,
+        SourceError,
+        ReplayError,
+        ValueError,
+        OSError,
+        duckdb.Error,
+        KafkaException,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
