@@ -31,7 +31,13 @@ BOARD_TITLES = {
 }
 
 
-def render_status(data: Data, run_id: str, stale_after_s: float, live: bool) -> None:
+def render_status(
+    data: Data,
+    run_id: str,
+    stale_after_s: float,
+    live: bool,
+    lag: dict[str, int] | None = None,
+) -> None:
     status = data.run_status(run_id)
     first, last = status.get("first_event"), status.get("last_event")
     raw = int(status.get("raw_rows", 0))
@@ -49,7 +55,15 @@ def render_status(data: Data, run_id: str, stale_after_s: float, live: bool) -> 
         else "**Event time**  \n–"
     )
     cols[2].markdown(f"**Ingest**  \n{rate:,.0f} rows/s")
-    cols[3].markdown(f"**Lag (clean stage)**  \n{max(raw - accounted, 0):,} rows")
+    cols[3].markdown(
+        f"**Lag**  \nclean stage {max(raw - accounted, 0):,} rows"
+        + (
+            "  \nnot yet on this page: "
+            + (", ".join(f"{t} {n:,}" for t, n in lag.items() if n) or "none")
+            if lag is not None
+            else ""
+        )
+    )
     updated = status.get("last_update")
     if live and pd.notna(updated):
         age = (pd.Timestamp.now() - pd.Timestamp(updated)).total_seconds()
@@ -59,14 +73,14 @@ def render_status(data: Data, run_id: str, stale_after_s: float, live: bool) -> 
             )
 
 
-def render(data: Data, refresh_s: float, live: bool) -> None:
+def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None = None) -> None:
     runs = data.runs()
     if runs.empty:
         st.info("No data yet. Start a replay (`make demo`, or `python -m producers.replay ...`); "
                 "this page fills in as soon as the first rows arrive.")  # fmt: skip
         return
     run_id = str(runs["run_id"].iloc[0])
-    render_status(data, run_id, stale_after_s=max(30.0, 10 * refresh_s), live=live)
+    render_status(data, run_id, stale_after_s=max(30.0, 10 * refresh_s), live=live, lag=lag)
 
     windows = data.fleet_windows(run_id)
     tiles = kpis(windows)
@@ -152,7 +166,7 @@ def main() -> None:
     @st.fragment(run_every=be.settings.refresh_seconds if live else None)
     def live_view() -> None:
         t0 = time.perf_counter()
-        render(be.data, be.settings.refresh_seconds, live)
+        render(be.data, be.settings.refresh_seconds, live, be.materializer_lag())
         st.caption(f"rendered in {(time.perf_counter() - t0) * 1000:,.0f} ms")
 
     live_view()

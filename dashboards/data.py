@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,14 @@ import streamlit as st
 
 from common.settings import Settings
 from dashboards.queries import Data
-from processors.warehouse.materializer import Materializer
+from processors.warehouse.materializer import ALL_TOPICS, Materializer
 from processors.warehouse.store import Warehouse
+
+# The aggregate page reads no flattened rows nor compile metrics: it does not materialize
+# them (flattened is the biggest topic). The expert's SQL box may query every view.
+AGGREGATE_TOPICS: tuple[str, ...] = ("raw", "clean", "query_metrics", "leaderboard", "dead_letters")
+EXPERT_TOPICS: tuple[str, ...] = ALL_TOPICS
+TOPICS = {"aggregate": AGGREGATE_TOPICS, "expert": EXPERT_TOPICS}
 
 
 @dataclass
@@ -31,6 +39,50 @@ class Backend:
     materializer: Materializer | None
     settings: Settings
     error: str | None = None
+    _lag: tuple[float, dict[str, int] | None] = (0.0, None)
+    _lag_lock: threading.Lock = field(default_factory=threading.Lock)
+    _consumer: Any = None
+
+    def materializer_lag(self, max_age_s: float = 5.0) -> dict[str, int] | None:
+        """Messages per logical topic not yet materialized into this DuckDB (high watermark
+        minus stored next offset), refreshed at most every ``max_age_s``; None without a
+        materializer or when the broker does not answer. On the embedded broker the high
+        watermark can trail the log end by one batch, so this is a lower bound."""
+        mat = self.materializer
+        if mat is None:
+            return None
+        with self._lag_lock:
+            at, lag = self._lag
+            if time.monotonic() - at < max_age_s:
+                return lag
+            try:
+                lag = self._read_lag(mat)
+            except Exception:  # a status tile must not break the page
+                lag = None
+            self._lag = (time.monotonic(), lag)
+            return lag
+
+    def _read_lag(self, mat: Materializer) -> dict[str, int]:
+        from confluent_kafka import Consumer, TopicPartition
+
+        from common.kafka_config import consumer_config
+
+        if self._consumer is None:
+            self._consumer = Consumer(
+                consumer_config(self.settings, self.settings.group("dashboard-lag"))
+            )
+        stored = mat.stored_offsets()
+        out: dict[str, int] = {}
+        for full, logical in mat.full.items():
+            meta = self._consumer.list_topics(full, timeout=2.0).topics.get(full)
+            total = 0
+            for p in meta.partitions if meta is not None else {}:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(full, p), timeout=2.0, cached=False
+                )
+                total += max(0, high - max(low, stored.get((full, p), low)))
+            out[logical] = total
+        return out
 
 
 _DATA: dict[str, Data] = {}
@@ -82,7 +134,10 @@ def _backend(db_path: str, read_only: bool, name: str) -> Backend:
     error = None
     if not settings.embedded:
         mat = Materializer(
-            settings, wh, group=settings.group(f"materialize-{name}-{Path(db_path).stem}")
+            settings,
+            wh,
+            topics=TOPICS.get(name, ALL_TOPICS),
+            group=settings.group(f"materialize-{name}-{Path(db_path).stem}"),
         )
         mat.start_background()
     else:
