@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from common.contract import QUERY_TYPES, REDSET_COLUMNS
 
@@ -227,14 +228,19 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
             10 + rng.integers(0, max(int(distinct_target * 0.95), 1), rows.size).astype(np.int64),
         )
         fp_idx[rows] = idx
-    fp_cache: dict[tuple[int, int], str] = {}
-    fingerprint = np.empty(n, dtype=object)
-    for i in np.flatnonzero(fp_idx >= 0).tolist():
-        key = (int(cl[i]), int(fp_idx[i]))
-        fp = fp_cache.get(key)
-        if fp is None:
-            fp = fp_cache[key] = _fingerprint(kinds[key[0]], int(ids[key[0]]), key[1])
-        fingerprint[i] = fp
+    fp_key = cl.astype(np.int64) * (1 << 32) + fp_idx  # one integer per (cluster, fingerprint)
+    has_fp = fp_idx >= 0
+    fingerprint = np.full(n, None, dtype=object)
+    if has_fp.any():
+        uniq, inverse = np.unique(fp_key[has_fp], return_inverse=True)
+        names = np.array(
+            [
+                _fingerprint(kinds[int(k >> 32)], int(ids[int(k >> 32)]), int(k & 0xFFFFFFFF))
+                for k in uniq.tolist()
+            ],
+            dtype=object,
+        )
+        fingerprint[has_fp] = names[inverse]
 
     # --- runtime (heavy tail; copy/ctas heavier), queue, compile ------------------------
     bucket = np.zeros(n, dtype=np.int64)
@@ -253,12 +259,9 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     execution = np.maximum(total - queue, 1).astype(np.int64)
     first_seen = np.zeros(n, dtype=bool)
     order_in_time = np.argsort(arrival_us, kind="stable")
-    seen_keys: set[tuple[int, int]] = set()
-    for i in order_in_time[fp_idx[order_in_time] >= 0].tolist():
-        key = (int(cl[i]), int(fp_idx[i]))
-        if key not in seen_keys:
-            seen_keys.add(key)
-            first_seen[i] = True
+    in_time = order_in_time[has_fp[order_in_time]]
+    _, first_pos = np.unique(fp_key[in_time], return_index=True)  # first occurrence in time
+    first_seen[in_time[first_pos]] = True
     compiles = first_seen | (rng.random(n) < 0.05)
     compile_ms = np.where(compiles & ~cached, np.minimum(execution, rng.gamma(2.0, 60.0, n)), 0)
     compile_ms = np.floor(compile_ms)
@@ -298,38 +301,37 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
 
     cache_src = np.where(cached, np.maximum(query_id - rng.integers(1, 50, n) * 3, 0), -1)
 
-    read_ids: list[str | None] = []
-    write_ids: list[str | None] = []
-    for i in range(n):
-        if cached[i]:
-            read_ids.append(None)
-            write_ids.append(None)
-            continue
-        n_read = int(n_tables[i])
-        base = int(read_base[i])
-        reads = [str((base + j) % 60) for j in range(n_read)] if qtype[i] != "copy" else []
-        if qtype[i] == "select" and rng_choice_etl(int(i)):
-            reads[0] = str(int(write_tbl[i]))
-        read_ids.append(",".join(reads) if reads else None)
-        write_ids.append(
-            str(int(write_tbl[i])) if qtype[i] in (*_WRITES, "ctas", "update") else None
-        )
+    # read tables: n_tables consecutive ids from read_base (none for copy); about half of
+    # the selects read their cluster's ETL table first
+    n_read = np.where(cached | (qtype == "copy"), 0, n_tables).astype(np.int64)
+    starts = np.concatenate(([0], np.cumsum(n_read)))
+    within = np.arange(starts[-1]) - np.repeat(starts[:-1], n_read)
+    read_vals = (np.repeat(read_base, n_read) + within) % 60
+    etl_read = (
+        (qtype == "select") & (np.arange(n, dtype=np.int64) * 2654435761 % 100 < 50) & (n_read > 0)
+    )
+    read_vals[starts[:-1][etl_read]] = write_tbl[etl_read]
+    read_lists = pa.ListArray.from_arrays(
+        pa.array(starts, pa.int32()), pa.array(read_vals).cast(pa.string())
+    )
+    read_ids = pc.if_else(
+        pa.array(n_read > 0), pc.binary_join(read_lists, ","), pa.scalar(None, pa.string())
+    )
+    writes = np.isin(qtype, (*_WRITES, "ctas", "update")) & ~cached
+    write_ids = pa.array(write_tbl.astype(str).astype(object), pa.string(), mask=~writes)
 
     # --- assemble, sort into replay order ----------------------------------------------
     order = np.lexsort((query_id, arrival_us))
     ts = pa.array(arrival_us[order], type=pa.timestamp("us"))
     size_by_cluster = np.array([float(2 ** (1 + c % 4)) for c in range(len(kinds))])
-    cluster_size = [
-        None if s else v
-        for s, v in zip(is_serverless[order], size_by_cluster[cl][order], strict=True)
-    ]
+    cluster_size = pa.array(size_by_cluster[cl][order], mask=is_serverless[order])
 
     def _nullable(a: np.ndarray, mask: np.ndarray) -> pa.Array:
         return pa.array(a[order], mask=mask[order])
 
     cols: dict[str, pa.Array] = {
         "instance_id": pa.array(ids[cl][order]),
-        "cluster_size": pa.array(cluster_size, type=pa.float64()),
+        "cluster_size": cluster_size,
         "user_id": pa.array(user[order]),
         "database_id": pa.array(database[order]),
         "query_id": pa.array(query_id[order]),
@@ -345,8 +347,8 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
         "num_permanent_tables_accessed": _nullable(n_tables.astype(float), cached),
         "num_external_tables_accessed": _nullable(external.astype(float), cached),
         "num_system_tables_accessed": _nullable(system.astype(float), cached),
-        "read_table_ids": pa.array([read_ids[i] for i in order], type=pa.string()),
-        "write_table_ids": pa.array([write_ids[i] for i in order], type=pa.string()),
+        "read_table_ids": read_ids.take(pa.array(order)),
+        "write_table_ids": write_ids.take(pa.array(order)),
         "mbytes_scanned": pa.array(mbytes_scanned[order]),
         "mbytes_spilled": pa.array(mbytes_spilled[order]),
         "num_joins": _nullable(joins, cached),
@@ -356,11 +358,6 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     table = pa.table({c: cols[c] for c in REDSET_COLUMNS})
     table, injected = _inject(table, spec, cl[order], rng)
     return SyntheticData(table=table, injected=injected, spec=spec)
-
-
-def rng_choice_etl(i: int) -> bool:
-    """Deterministically make ~half of the selects read an ETL table (freshness matters)."""
-    return (i * 2654435761) % 100 < 50
 
 
 def _inject(
@@ -382,63 +379,73 @@ def _inject(
         "queue_duration_ms",
         "execution_duration_ms",
     )
-    py = {c: table.column(c).to_pylist() for c in table.column_names}
+    cols: dict[str, np.ndarray] = {}  # edited columns as object arrays (None = NULL)
     for c in text_cols:
+        col = table.column(c)
         if c == "arrival_timestamp":
-            py[c] = [v.strftime("%Y-%m-%d %H:%M:%S.%f") if v is not None else None for v in py[c]]
+            # "%S" of a microsecond timestamp carries the fraction: "05.123456"
+            text = pc.strftime(col, format="%Y-%m-%d %H:%M:%S")
+        elif pa.types.is_floating(col.type) and pc.all(
+            pc.equal(pc.floor(col), col), skip_nulls=True
+        ).as_py() in (True, None):
+            text = col.cast(pa.int64()).cast(pa.string())
+        elif pa.types.is_integer(col.type):
+            text = col.cast(pa.string())
         else:
-            py[c] = [
-                None if v is None else (str(int(v)) if float(v).is_integer() else str(v))
-                for v in py[c]
-            ]
+            text = pa.array(
+                [None if v is None else (str(int(v)) if float(v).is_integer() else str(v))
+                 for v in col.to_pylist()], pa.string()
+            )  # fmt: skip
+        cols[c] = text.to_numpy(zero_copy_only=False).astype(object)
+    for c in ("query_type", "query_id", "user_id"):
+        cols[c] = table.column(c).to_numpy(zero_copy_only=False).astype(object)
     records: list[tuple[int, str, str | None]] = []
     dur_cols = ("compile_duration_ms", "queue_duration_ms", "execution_duration_ms")
     for i, k in zip(bad.tolist(), kinds.tolist(), strict=True):
         kind = ERROR_KINDS[k]
         if kind == "unknown_query_type":
-            py["query_type"][i] = _TYPOS[i % len(_TYPOS)]
+            cols["query_type"][i] = _TYPOS[i % len(_TYPOS)]
             field = "query_type"
         elif kind == "negative_duration":
             field = dur_cols[1 + i % 2]
-            py[field][i] = str(-1 - i % 500)
+            cols[field][i] = str(-1 - i % 500)
         elif kind == "invalid_number":
             field = dur_cols[i % 3]
-            py[field][i] = _BAD_NUMBERS[i % len(_BAD_NUMBERS)]
+            cols[field][i] = _BAD_NUMBERS[i % len(_BAD_NUMBERS)]
         elif kind == "invalid_timestamp":
             field = "arrival_timestamp"
-            py[field][i] = _BAD_TIMESTAMPS[i % len(_BAD_TIMESTAMPS)]
+            cols[field][i] = _BAD_TIMESTAMPS[i % len(_BAD_TIMESTAMPS)]
         else:
             field = ("query_id", "user_id", "arrival_timestamp")[i % 3]
-            py[field][i] = None
+            cols[field][i] = None
         records.append((i, kind, field))
     # exact duplicates of (still valid) rows, inserted right after the original
-    bad_set = set(bad.tolist())
-    dup_src = [
-        i for i in np.flatnonzero(rng.random(n) < spec.duplicate_rate).tolist() if i not in bad_set
-    ]
-    new_index: list[int] = []
-    dup_of: dict[int, int] = {}
-    dup_set = set(dup_src)
-    for i in range(n):
-        new_index.append(i)
-        if i in dup_set:
-            dup_of[len(new_index)] = i
-            new_index.append(i)
-    out = {c: [py[c][i] for i in new_index] for c in table.column_names}
+    is_bad = np.zeros(n, dtype=bool)
+    is_bad[bad] = True
+    is_dup = (rng.random(n) < spec.duplicate_rate) & ~is_bad
+    new_index = np.repeat(np.arange(n), 1 + is_dup.astype(np.int64))
+    # original index -> new 1-based row of its first copy
+    position = np.arange(n) + np.concatenate(([0], np.cumsum(is_dup)[:-1])) + 1
+    arrays = []
+    for c in table.column_names:
+        typ = pa.string() if c in text_cols else table.schema.field(c).type
+        if c in cols:
+            v = cols[c]
+            arrays.append(pa.array(v.tolist(), typ).take(pa.array(new_index)))
+        else:
+            arrays.append(table.column(c).take(pa.array(new_index)))
     schema = pa.schema(
         [
             pa.field(c, pa.string() if c in text_cols else table.schema.field(c).type)
             for c in table.column_names
         ]
     )
-    new_table = pa.table(out, schema=schema)
-    position: dict[int, int] = {}  # original index -> new 1-based row of its first copy
-    for pos, i in enumerate(new_index):
-        position.setdefault(i, pos + 1)
-    rows = [position[i] for i, _, _ in records] + [pos + 1 for pos in dup_of]
-    kinds_out = [k for _, k, _ in records] + ["duplicate"] * len(dup_of)
-    fields_out = [f for _, _, f in records] + [None] * len(dup_of)
-    dup_col = [None] * len(records) + [position[i] for i in dup_of.values()]
+    new_table = pa.Table.from_arrays(arrays, schema=schema)
+    dups = np.flatnonzero(is_dup)
+    rows = [int(position[i]) for i, _, _ in records] + (position[dups] + 1).tolist()
+    kinds_out = [k for _, k, _ in records] + ["duplicate"] * dups.size
+    fields_out = [f for _, _, f in records] + [None] * dups.size
+    dup_col = [None] * len(records) + position[dups].tolist()
     injected = pa.table(
         {"row": pa.array(rows, pa.int64()), "kind": pa.array(kinds_out, pa.string()),
          "field": pa.array(fields_out, pa.string()), "duplicate_of": pa.array(dup_col, pa.int64())}
