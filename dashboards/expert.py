@@ -138,10 +138,31 @@ def drill_table(df: pd.DataFrame, level: str, key: str) -> Any:
     return None if choice == "—" else choice
 
 
-def charts(data: Data, f: Filters) -> None:
-    c1, c2 = st.columns(2)
-    lat = data.latency_distribution(f)
-    if not lat.empty:
+PANELS = {
+    "latency": "Latency",
+    "compile": "Compile vs complexity",
+    "time": "Spill & cache over time",
+    "plans": "Plan repetition",
+    "tables": "Hot tables & freshness",
+}
+DEFAULT_PANEL = "latency"
+
+
+def panel_from_params(params: dict[str, str]) -> str:
+    p = params.get("panel", DEFAULT_PANEL)
+    return p if p in PANELS else DEFAULT_PANEL
+
+
+def charts(data: Data, f: Filters, panel: str) -> str:
+    """One chart panel at a time (each is a scan of the filtered queries): returns the
+    panel picked, which the URL mirrors."""
+    options = list(PANELS)
+    panel = st.radio("Chart", options, index=options.index(panel), format_func=PANELS.__getitem__,
+                     horizontal=True, key=f"panel-{panel}", label_visibility="collapsed")  # fmt: skip
+    if panel == "latency":
+        lat = data.latency_distribution(f)
+        if lat.empty:
+            return panel
         long = lat.melt(id_vars=["log10_ms", "queries"], value_vars=["queue_ms", "compile_ms", "execution_ms"],
                         var_name="phase", value_name="mean_ms")  # fmt: skip
         hist = alt.Chart(lat).mark_bar().encode(
@@ -152,68 +173,61 @@ def charts(data: Data, f: Filters) -> None:
             x=alt.X("log10_ms:Q", title="total latency, log10(ms)"), y=alt.Y("mean_ms:Q", stack="normalize", title="share of time"),
             color=alt.Color("phase:N"),
         ).properties(height=150, title="Queue / compile / execution split")  # fmt: skip
-        c1.altair_chart(alt.vconcat(hist, split), width="stretch")
-    comp = data.compile_vs_complexity(f)
-    if not comp.empty:
-        c2.altair_chart(
-            alt.Chart(comp).mark_circle().encode(
-                x=alt.X("complexity:Q", title="joins + scans + aggregations"),
-                y=alt.Y("mean_compile_ms:Q", title="mean compile (ms)"), size="queries:Q",
-                tooltip=["complexity", "queries", "mean_compile_ms", "p95_compile_ms"],
-            ).properties(height=380, title="Compile time against plan complexity"),
-            width="stretch",
-        )  # fmt: skip
-    over = data.over_time(f)
-    if not over.empty:
-        c3, c4 = st.columns(2)
-        c3.altair_chart(
-            alt.Chart(over)
-            .mark_line()
-            .encode(
-                x=alt.X("hour:T", title="event time"), y=alt.Y("gb_spilled:Q", title="GB spilled")
-            )
-            .properties(height=180, title="Spill over time"),
-            width="stretch",
-        )
-        c4.altair_chart(
-            alt.Chart(over)
-            .mark_line()
-            .encode(
-                x=alt.X("hour:T", title="event time"),
-                y=alt.Y("cache_hit_rate:Q", title="cache-hit rate", axis=alt.Axis(format="%")),
-            )
-            .properties(height=180, title="Cache-hit rate over time"),
-            width="stretch",
-        )
-    c5, c6 = st.columns(2)
-    fps = data.fingerprint_repetition(f)
-    if not fps.empty:
-        fps["fp"] = fps["fingerprint"].str[:10]
-        c5.altair_chart(
-            alt.Chart(fps)
-            .mark_bar()
-            .encode(
-                x=alt.X("executions:Q"),
-                y=alt.Y("fp:N", sort="-x", title="fingerprint"),
-                tooltip=["fingerprint", "executions", "mean_exec_ms"],
-            )
-            .properties(height=300, title="Fingerprint repetition (top plans)"),
-            width="stretch",
-        )
-    tables = data.tables(f)
-    if not tables.empty:
-        c6.altair_chart(
-            alt.Chart(tables).mark_bar().encode(
-                x=alt.X("reads:Q", title="reads (bars) / freshness p50 s (color)"), y=alt.Y("table_name:N", sort="-x", title="table"),
-                color=alt.Color("freshness_p50_s:Q", title="freshness p50 (s)", scale=alt.Scale(scheme="orangered")),
-                tooltip=["table_name", "reads", "writes", "freshness_p50_s"],
-            ).properties(height=300, title="Hot tables and freshness (time since last write when read)"),
-            width="stretch",
-        )  # fmt: skip
+        st.altair_chart(alt.vconcat(hist, split), width="stretch")
+    elif panel == "compile":
+        comp = data.compile_vs_complexity(f)
+        if not comp.empty:
+            st.altair_chart(
+                alt.Chart(comp).mark_circle().encode(
+                    x=alt.X("complexity:Q", title="joins + scans + aggregations"),
+                    y=alt.Y("mean_compile_ms:Q", title="mean compile (ms)"), size="queries:Q",
+                    tooltip=["complexity", "queries", "mean_compile_ms", "p95_compile_ms"],
+                ).properties(height=380, title="Compile time against plan complexity"),
+                width="stretch",
+            )  # fmt: skip
+    elif panel == "time":
+        over = data.over_time(f)
+        if not over.empty:
+            c3, c4 = st.columns(2)
+            c3.altair_chart(
+                alt.Chart(over).mark_line().encode(
+                    x=alt.X("hour:T", title="event time"), y=alt.Y("gb_spilled:Q", title="GB spilled")
+                ).properties(height=260, title="Spill over time"),
+                width="stretch",
+            )  # fmt: skip
+            c4.altair_chart(
+                alt.Chart(over).mark_line().encode(
+                    x=alt.X("hour:T", title="event time"),
+                    y=alt.Y("cache_hit_rate:Q", title="cache-hit rate", axis=alt.Axis(format="%")),
+                ).properties(height=260, title="Cache-hit rate over time"),
+                width="stretch",
+            )  # fmt: skip
+    elif panel == "plans":
+        fps = data.fingerprint_repetition(f)
+        if not fps.empty:
+            fps["fp"] = fps["fingerprint"].str[:10]
+            st.altair_chart(
+                alt.Chart(fps).mark_bar().encode(
+                    x=alt.X("executions:Q"), y=alt.Y("fp:N", sort="-x", title="fingerprint"),
+                    tooltip=["fingerprint", "executions", "mean_exec_ms"],
+                ).properties(height=380, title="Fingerprint repetition (top plans)"),
+                width="stretch",
+            )  # fmt: skip
+    else:
+        tables = data.tables(f)
+        if not tables.empty:
+            st.altair_chart(
+                alt.Chart(tables).mark_bar().encode(
+                    x=alt.X("reads:Q", title="reads (bars) / freshness p50 s (color)"), y=alt.Y("table_name:N", sort="-x", title="table"),
+                    color=alt.Color("freshness_p50_s:Q", title="freshness p50 (s)", scale=alt.Scale(scheme="orangered")),
+                    tooltip=["table_name", "reads", "writes", "freshness_p50_s"],
+                ).properties(height=380, title="Hot tables and freshness (time since last write when read)"),
+                width="stretch",
+            )  # fmt: skip
+    return panel
 
 
-def explore(data: Data, f: Filters) -> Filters:
-    f = breadcrumbs(f)
+def kpi_strip(data: Data, f: Filters) -> None:
     totals = data.totals(f)
     cols = st.columns(5)
     cols[0].metric("Queries", human_int(totals["queries"]))
@@ -221,6 +235,15 @@ def explore(data: Data, f: Filters) -> Filters:
     cols[2].metric("Abort rate", pct(totals["abort_rate"]))
     cols[3].metric("Cache-hit rate", pct(totals["cache_hit_rate"]))
     cols[4].metric("GB scanned", f"{float(totals['gb_scanned'] or 0):,.1f}")
+
+
+def explore(
+    data: Data, f: Filters, panel: str = DEFAULT_PANEL, refresh_s: float | None = None
+) -> tuple[Filters, str]:
+    """The current level: KPIs (live: refreshed every ``refresh_s`` while a replay runs),
+    the next level's entities to drill into, one chart panel, the slowest queries."""
+    f = breadcrumbs(f)
+    st.fragment(run_every=refresh_s)(kpi_strip)(data, f)
     level = f.level
     if level == "query":
         detail = data.query_detail(f)
@@ -229,7 +252,7 @@ def explore(data: Data, f: Filters) -> Filters:
             st.info("no such query for these filters")
         else:
             st.json(json.loads(detail.iloc[0].to_json(date_format="iso", default_handler=str)))
-        return f
+        return f, panel
     for nxt in NEXT_LEVEL[level]:
         st.subheader({"cluster": "Clusters", "user": "Users", "database": "Databases", "table": "Tables",
                       "fingerprint": "Plans (fingerprints)", "query": "Slowest queries"}[nxt])  # fmt: skip
@@ -241,15 +264,17 @@ def explore(data: Data, f: Filters) -> Filters:
             df = data.breakdown(f, nxt)
         picked = drill_table(df, nxt, key=f"drill-{level}-{nxt}")
         if picked is not None:
-            return f.drill(**{nxt: picked if nxt in ("cluster", "fingerprint") else int(picked)})
-    charts(data, f)
+            return f.drill(
+                **{nxt: picked if nxt in ("cluster", "fingerprint") else int(picked)}
+            ), panel
+    panel = charts(data, f, panel)
     if level != "fingerprint":
         st.subheader("Slowest queries")
         slow = data.slowest(f, 20)
         picked = drill_table(slow, "query", key=f"slowest-{level}")
         if picked is not None:
-            return f.drill(query=int(picked))
-    return f
+            return f.drill(query=int(picked)), panel
+    return f, panel
 
 
 def search_box(data: Data, f: Filters) -> Filters:
@@ -368,13 +393,17 @@ def main() -> None:
         f = sidebar_filters(be.data, run_ids, f)
         f = search_box(be.data, f)
         shown = f
-        f = explore(be.data, f)
+        panel = panel_from_params(params)
+        live = be.materializer is not None
+        f, panel = explore(be.data, f, panel, be.settings.refresh_seconds if live else None)
         data, view = be.data, f
         st.download_button("Export this view's queries (CSV, up to 100,000 rows)",
                            lambda: data.export_rows(view).to_csv(index=False), file_name=f"queries-{f.run_id}.csv",
                            mime="text/csv", key="export")  # fmt: skip
         st.caption(f"rendered in {(time.perf_counter() - t0) * 1000:,.0f} ms")
     new = f.to_params()
+    if panel != DEFAULT_PANEL:
+        new["panel"] = panel
     if new != params:
         st.query_params.from_dict(new)
     if f != shown:  # a drill-down or breadcrumb click: render the new level

@@ -158,3 +158,40 @@ def test_expert_search(filled_db: str, dash_env) -> None:
     next(b for b in at.button if b.key == "search-open").click().run()
     assert not at.exception, at.exception
     assert at.query_params["fingerprint"].startswith(fp[:12])
+
+
+def _chart_titles(at: AppTest) -> str:
+    """The Vega-Lite specs on the page, as one string (titles are in them)."""
+    return " ".join(str(getattr(e.proto, "spec", "")) for e in at.get("vega_lite_chart"))
+
+
+def test_expert_chart_panel_is_in_the_url(filled_db: str, dash_env) -> None:
+    dash_env(filled_db)
+    at = AppTest.from_file(EXPERT, default_timeout=60)
+    at.query_params["run_id"] = "run-a"
+    at.query_params["panel"] = "tables"
+    at.run()
+    assert not at.exception, at.exception
+    radio = next(r for r in at.radio if str(r.key).startswith("panel-"))
+    assert radio.value == "tables"
+    assert "Hot tables" in _chart_titles(at)
+    assert "Latency distribution" not in _chart_titles(at)
+    assert at.query_params["panel"] == "tables"
+
+    radio.set_value("plans").run()
+    assert not at.exception, at.exception
+    assert at.query_params["panel"] == "plans"
+    at.run()  # the page as the new URL shows it
+    assert "Fingerprint repetition" in _chart_titles(at)
+    assert "Hot tables" not in _chart_titles(at)
+
+
+def test_expert_unknown_panel_falls_back_to_latency(filled_db: str, dash_env) -> None:
+    dash_env(filled_db)
+    at = AppTest.from_file(EXPERT, default_timeout=60)
+    at.query_params["run_id"] = "run-a"
+    at.query_params["panel"] = "../../etc/passwd"
+    at.run()
+    assert not at.exception, at.exception
+    assert "Latency distribution" in _chart_titles(at)
+    assert "panel" not in at.query_params
