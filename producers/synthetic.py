@@ -379,7 +379,7 @@ def _inject(
         "queue_duration_ms",
         "execution_duration_ms",
     )
-    cols: dict[str, np.ndarray] = {}  # edited columns as object arrays (None = NULL)
+    cols: dict[str, pa.Array] = {}  # the columns that get edits
     for c in text_cols:
         col = table.column(c)
         if c == "arrival_timestamp":
@@ -396,29 +396,37 @@ def _inject(
                 [None if v is None else (str(int(v)) if float(v).is_integer() else str(v))
                  for v in col.to_pylist()], pa.string()
             )  # fmt: skip
-        cols[c] = text.to_numpy(zero_copy_only=False).astype(object)
+        cols[c] = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     for c in ("query_type", "query_id", "user_id"):
-        cols[c] = table.column(c).to_numpy(zero_copy_only=False).astype(object)
+        cols[c] = table.column(c).combine_chunks()
+    edits: dict[str, dict[int, Any]] = {c: {} for c in cols}  # column -> row -> new value
     records: list[tuple[int, str, str | None]] = []
     dur_cols = ("compile_duration_ms", "queue_duration_ms", "execution_duration_ms")
     for i, k in zip(bad.tolist(), kinds.tolist(), strict=True):
         kind = ERROR_KINDS[k]
         if kind == "unknown_query_type":
-            cols["query_type"][i] = _TYPOS[i % len(_TYPOS)]
+            edits["query_type"][i] = _TYPOS[i % len(_TYPOS)]
             field = "query_type"
         elif kind == "negative_duration":
             field = dur_cols[1 + i % 2]
-            cols[field][i] = str(-1 - i % 500)
+            edits[field][i] = str(-1 - i % 500)
         elif kind == "invalid_number":
             field = dur_cols[i % 3]
-            cols[field][i] = _BAD_NUMBERS[i % len(_BAD_NUMBERS)]
+            edits[field][i] = _BAD_NUMBERS[i % len(_BAD_NUMBERS)]
         elif kind == "invalid_timestamp":
             field = "arrival_timestamp"
-            cols[field][i] = _BAD_TIMESTAMPS[i % len(_BAD_TIMESTAMPS)]
+            edits[field][i] = _BAD_TIMESTAMPS[i % len(_BAD_TIMESTAMPS)]
         else:
             field = ("query_id", "user_id", "arrival_timestamp")[i % 3]
-            cols[field][i] = None
+            edits[field][i] = None
         records.append((i, kind, field))
+    for c, changes in edits.items():
+        if changes:
+            at = sorted(changes)
+            mask = np.zeros(n, dtype=bool)
+            mask[at] = True
+            values = pa.array([changes[i] for i in at], cols[c].type)
+            cols[c] = pc.replace_with_mask(cols[c], pa.array(mask), values)
     # exact duplicates of (still valid) rows, inserted right after the original
     is_bad = np.zeros(n, dtype=bool)
     is_bad[bad] = True
@@ -429,11 +437,8 @@ def _inject(
     arrays = []
     for c in table.column_names:
         typ = pa.string() if c in text_cols else table.schema.field(c).type
-        if c in cols:
-            v = cols[c]
-            arrays.append(pa.array(v.tolist(), typ).take(pa.array(new_index)))
-        else:
-            arrays.append(table.column(c).take(pa.array(new_index)))
+        col = cols[c] if c in cols else table.column(c)
+        arrays.append(col.cast(typ).take(pa.array(new_index)))
     schema = pa.schema(
         [
             pa.field(c, pa.string() if c in text_cols else table.schema.field(c).type)
