@@ -6,9 +6,8 @@ URL (``st.query_params``), so a link reproduces the view exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -350,21 +349,37 @@ def replay_tab(be: Backend) -> None:
                                          stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     run_dir = Path(be.settings.run_dir)
     for run_id, proc in list(procs.items()):
-        state = "running" if proc.poll() is None else f"finished (exit {proc.returncode})"
-        paused = (run_dir / f"replay-{run_id}.pause").exists()
-        ckpt = run_dir / f"replay-{run_id}.json"
-        acked = json.loads(ckpt.read_text()).get("acked", 0) if ckpt.exists() else 0
+        pause_file = run_dir / f"replay-{run_id}.pause"
+        paused = pause_file.exists()
         cols = st.columns([3, 1, 1])
-        cols[0].markdown(
-            f"`{run_id}` pid {proc.pid}: {state}{' (paused)' if paused else ''}, {acked:,} rows acknowledged"
-        )
         if proc.poll() is None:
             if cols[1].button("Resume" if paused else "Pause", key=f"pause-{run_id}"):
-                os.kill(proc.pid, signal.SIGUSR1) if not paused else None
-                p = run_dir / f"replay-{run_id}.pause"
-                p.unlink() if paused else p.touch()
+                # the replay watches this file: present = paused, removed = running
+                if paused:
+                    pause_file.unlink(missing_ok=True)
+                else:
+                    pause_file.parent.mkdir(parents=True, exist_ok=True)
+                    pause_file.touch()
+                st.rerun()  # show the new state and button label
             if cols[2].button("Stop", key=f"stop-{run_id}"):
                 proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+                pause_file.unlink(missing_ok=True)
+                st.rerun()
+        state = "running" if proc.poll() is None else f"finished (exit {proc.returncode})"
+        cols[0].markdown(
+            f"`{run_id}` pid {proc.pid}: {state}{' (paused)' if paused else ''}, "
+            f"{replay_acked(run_dir / f'replay-{run_id}.json'):,} rows acknowledged"
+        )
+
+
+def replay_acked(checkpoint: Path) -> int:
+    """Rows the replay has acknowledged, from its checkpoint file (0 before the first)."""
+    try:
+        return int(json.loads(checkpoint.read_text()).get("acked", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def main() -> None:
