@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,9 +120,22 @@ class _Runtime:
     reported: int = 0
     consumed: int = 0
     dirty: bool = False
+    #: partials this process sent to its own private topic / the last of them read back
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    internal_out: int = 0
+    internal_back: int = 0
     last_flush: float = field(default_factory=time.monotonic)
     flushers: list[Callable[[], None]] = field(default_factory=list)
     current_every: float | None = None
+
+    def sent_internal(self) -> str:
+        self.internal_out += 1
+        return f"{self.token}:{self.internal_out}"
+
+    def read_internal(self, mark: str) -> None:
+        token, _, n = mark.partition(":")
+        if token == self.token:
+            self.internal_back = max(self.internal_back, int(n))
 
     def touch(self) -> None:
         self.last_row = time.monotonic()
@@ -163,6 +177,9 @@ class _Runtime:
             and self.consumed
             and not self.dirty
             and idle >= self.until_idle
+            # our own partials must have come back through the merge step (one partition,
+            # in order); if another replica owns it, give up waiting after 3x the idle time
+            and (self.internal_back >= self.internal_out or idle >= 3 * self.until_idle)
         ):
             log.info(
                 "%s: %d messages, %.0f/s from first to last; no input for %.1f s: stopping",
@@ -222,6 +239,7 @@ class _Windowed:
 
 def _merge_stage(
     app: Application,
+    rt: _Runtime,
     topic: Any,
     emit: Callable[[str, int, int, dict[str, Any]], None],
     keep_s: float,
@@ -235,7 +253,9 @@ def _merge_stage(
     msdf.register_store()
 
     def on_partial(value: Any, key: Any, ts: int, headers: Any) -> None:
-        run, start, end, cluster, partial = value
+        run, start, end, cluster, partial = value[:5]
+        if len(value) > 5:
+            rt.read_internal(value[5])
         st = msdf.processing_context.checkpoint.get_store_transaction(
             stream_id=msdf.stream_id, partition=message_context().partition
         ).as_state(prefix=key)
@@ -368,7 +388,12 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
                 e.run_id, key, e.start, e.end, e.rows, e.final
             )
             produce(t_out, key, rec, e.start)
-            produce(t_fleet, FLEET, [e.run_id, e.start, e.end, key, partial], e.start)
+            produce(
+                t_fleet,
+                FLEET,
+                [e.run_id, e.start, e.end, key, partial, rt.sent_internal()],
+                e.start,
+            )
 
         win = _Windowed(sdf, spec, emit_cluster)
 
@@ -393,7 +418,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             rec = query_metrics.fleet_record(run, start, end, partials)
             produce(t_out, FLEET, rec, start)
 
-        _merge_stage(app, topic_in(t_fleet), emit_fleet, MERGE_KEEP_S)
+        _merge_stage(app, rt, topic_in(t_fleet), emit_fleet, MERGE_KEEP_S)
         rt.flushers.append(win.flush)
 
     elif stage == "compile_metrics":
@@ -442,7 +467,12 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
 
         def emit_l(key: str, e: Emit) -> None:
             partial = leaderboard.cluster_partial(e.rows, k, e.final)
-            produce(t_parts, lkey, [e.run_id, e.start, e.end, key, partial], e.start)
+            produce(
+                t_parts,
+                lkey,
+                [e.run_id, e.start, e.end, key, partial, rt.sent_internal()],
+                e.start,
+            )
 
         lwin = _Windowed(sdf, lspec, emit_l)
 
@@ -463,7 +493,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
             for msg in leaderboard.boards(run, start, end, partials, k):
                 produce(t_out, msg["board"], msg, start)
 
-        _merge_stage(app, topic_in(t_parts), emit_b, MERGE_KEEP_S)
+        _merge_stage(app, rt, topic_in(t_parts), emit_b, MERGE_KEEP_S)
         rt.flushers.append(lwin.flush)
         rt.current_every = CURRENT_EVERY_S
 

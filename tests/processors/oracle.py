@@ -126,7 +126,10 @@ def check_chain(
         for r in cur.fetchall():
             d = dict(zip(cols, r, strict=True))
             exp[(d["cluster"], d["ws"])] = d
-    assert set(windows) == set(exp), "windows emitted differ from the batch windows"
+    assert set(windows) == set(exp), (
+        "windows emitted differ from the batch windows: missing "
+        f"{sorted(set(exp) - set(windows))[:10]}, extra {sorted(set(windows) - set(exp))[:10]}"
+    )
     for key, e in exp.items():
         got = windows[key]
         assert got["run_id"] == run_id
