@@ -109,13 +109,37 @@ class CachedData:
         return lambda *args: _cached(self._key, name, *args)
 
 
+class ArgsError(ValueError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line for the page, not SystemExit
+        raise ArgsError(message)
+
+
+def dashboard_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="streamlit run dashboards/<expert|aggregate>.py --",
+        description="Dashboard options (after `--`); every setting also reads its env var.",
+        add_help=False,
+        allow_abbrev=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="show this help on the page")
+    parser.add_argument("--db", help="DuckDB file (same as --duckdb-path / DUCKDB_PATH)")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="open an existing file read-only, materialize nothing (DASHBOARD_READ_ONLY=1)",
+    )
+    Settings.add_arguments(parser)
+    return parser
+
+
 def settings_from_argv(argv: list[str] | None = None) -> Settings:
     """Settings from the environment, overridden by args given after ``streamlit run x.py --``."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--db")
-    parser.add_argument("--read-only", action="store_true")
-    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    s = Settings.from_env()
+    args, _ = dashboard_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    s = Settings.from_args(args)
     if args.db:
         s = s.with_(duckdb_path=args.db)
     if args.read_only:
@@ -146,7 +170,15 @@ def _backend(db_path: str, read_only: bool, name: str) -> Backend:
 
 
 def backend(name: str) -> Backend:
-    s = settings_from_argv()
+    argv = sys.argv[1:]
+    if "-h" in argv or "--help" in argv:
+        st.code(dashboard_parser().format_help(), language=None)
+        st.stop()
+    try:
+        s = settings_from_argv(argv)
+    except (ArgsError, ValueError) as e:
+        st.error(f"bad dashboard option: {e}")
+        st.stop()
     return _backend(s.duckdb_path, s.dashboard_read_only, name)
 
 

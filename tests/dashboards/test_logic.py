@@ -118,3 +118,27 @@ def test_kpis_compare_latest_final_window_with_previous() -> None:
     assert got["Abort rate"] == ("2.00 %", "+1.00 %")
     assert got["GB scanned"] == ("1.0 GB", "-1.0 GB")
     assert mod.kpis(w.iloc[0:0]) == []
+
+
+def test_dashboard_args_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboards.data import settings_from_argv
+
+    monkeypatch.setenv("DUCKDB_PATH", "from-env.duckdb")
+    monkeypatch.setenv("DASHBOARD_REFRESH_SECONDS", "7")
+    s = settings_from_argv([])
+    assert (s.duckdb_path, s.refresh_seconds, s.dashboard_read_only) == (
+        "from-env.duckdb",
+        7.0,
+        False,
+    )
+    s = settings_from_argv(["--db", "x.duckdb", "--read-only", "--refresh-seconds", "2.5"])
+    assert (s.duckdb_path, s.refresh_seconds, s.dashboard_read_only) == ("x.duckdb", 2.5, True)
+    # streamlit's / pytest's own flags are not ours and never abbreviate to ours
+    assert settings_from_argv(["--ref", "9", "-q"]).refresh_seconds == 7.0
+
+
+def test_bad_dashboard_arg_is_one_line_naming_the_flag() -> None:
+    from dashboards.data import ArgsError, settings_from_argv
+
+    with pytest.raises(ArgsError, match=r"--refresh-seconds.*'soon'"):
+        settings_from_argv(["--refresh-seconds", "soon"])
