@@ -64,13 +64,18 @@ def replay_db(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def servers(replay_db: str):
     procs = {}
-    env = dict(os.environ, DUCKDB_PATH=replay_db, DASHBOARD_READ_ONLY="1")
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DUCKDB_PATH", "DASHBOARD_READ_ONLY")}  # fmt: skip
     for name in ("aggregate", "expert"):
         port = _free_port()
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / f"{name}.py"),
                "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false"]  # fmt: skip
+        env = dict(base)
+        if name == "expert":  # the file given as options after `--`
+            cmd += ["--", "--db", replay_db, "--read-only"]
+        else:  # the file given by the environment
+            env.update(DUCKDB_PATH=replay_db, DASHBOARD_READ_ONLY="1")
         procs[name] = (
             subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             port,
@@ -166,6 +171,12 @@ def test_expert_in_browser_with_drill_down(servers, page, replay_db: str) -> Non
     assert _metric(page, "Queries") == human_int(cn)
     page.screenshot(path=str(ARTIFACTS / "expert-cluster.png"), full_page=True)
     assert (ARTIFACTS / "expert-cluster.png").stat().st_size > 10_000
+    # another chart panel: kept in the URL, drawn without an exception
+    page.get_by_text("Hot tables & freshness", exact=True).click()
+    page.wait_for_url(re.compile(r"panel=tables"), timeout=30_000)
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30_000)
+    _no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "expert-tables.png"), full_page=True)
 
 
 def test_deep_link_reproduces_the_view(servers, page, replay_db: str) -> None:
