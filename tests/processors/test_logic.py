@@ -107,9 +107,10 @@ def test_dedup_ring() -> None:
     st.sampled_from([0.5, 0.95, 0.99, 0.0, 1.0]),
 )
 def test_quantile_cont_equals_duckdb(values: list[int], q: float) -> None:
-    (want,) = duckdb.execute(
-        "SELECT quantile_cont(x, ?) FROM unnest(?) AS t(x)", [q, values]
-    ).fetchone()  # type: ignore[misc]
+    with duckdb.connect() as con:  # never the shared default connection
+        (want,) = con.execute(
+            "SELECT quantile_cont(x, ?) FROM unnest(?) AS t(x)", [q, values]
+        ).fetchall()[0]
     got = quantile_cont(sorted(values), q)
     assert got is not None and math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-9)
 

@@ -58,7 +58,8 @@ def test_experiment_reconciles_on_duckdb_written_csv(
     parquet = tmp_path / "redset.parquet"
     data = write(spec, parquet)
     csv = tmp_path / "redset.csv"
-    duckdb.sql(f"COPY (SELECT * FROM '{parquet}') TO '{csv}' (FORMAT CSV, HEADER)")
+    with duckdb.connect() as con:  # own connection: the module default is shared by tests
+        con.execute(f"COPY (SELECT * FROM '{parquet}') TO '{csv}' (FORMAT CSV, HEADER)")
     injected = data.injected.to_pylist()
     bad_rows = [int(r["row"]) for r in injected]
     n_dead = sum(1 for r in injected if r["kind"] != "duplicate")
