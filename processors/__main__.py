@@ -17,7 +17,7 @@ import time
 from dataclasses import fields
 
 from common.settings import Settings, SettingsError
-from processors.stages import STAGES, run_stage
+from processors.stages import STAGES, input_topic, output_topics, run_stage
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -41,14 +41,38 @@ def parse_stages(names: list[str]) -> list[str]:
     return out
 
 
+#: a failed stage is restarted at most this many times within RESTART_WINDOW_S
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 600.0
+
+
+def restart_allowed(failures: list[float], now: float) -> bool:
+    """True while fewer than MAX_RESTARTS failures happened in the last RESTART_WINDOW_S."""
+    return sum(1 for t in failures if now - t < RESTART_WINDOW_S) <= MAX_RESTARTS
+
+
+def upstream_of(stage: str, stages: list[str]) -> list[str]:
+    """The stages among ``stages`` that write the topic ``stage`` reads."""
+    return [u for u in stages if input_topic(stage) in output_topics(u)]
+
+
 def run_children(stages: list[str], settings: Settings, until_idle: float | None) -> int:
+    """Run each stage as a child process; restart a child that fails (at-least-once: it
+    resumes from its last committed checkpoint), up to MAX_RESTARTS per RESTART_WINDOW_S."""
     env = settings_env(settings)
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    for st in stages:
+    failures: dict[str, list[float]] = {st: [] for st in stages}
+
+    def start(st: str, restarted: bool = False) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "processors", st]
         if until_idle is not None:
             cmd += ["--until-idle", str(until_idle)]
-        procs[st] = subprocess.Popen(cmd, env=env, start_new_session=True)
+        if restarted:
+            cmd.append("--restarted")
+        return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    for st in stages:
+        procs[st] = start(st)
     stopping = False
 
     def _stop(signum: int, frame: object) -> None:
@@ -63,9 +87,43 @@ def run_children(stages: list[str], settings: Settings, until_idle: float | None
         flush=True,
     )
     try:
-        while not stopping and any(p.poll() is None for p in procs.values()):
-            if any(p.poll() not in (None, 0) for p in procs.values()):
-                break  # a child failed: stop the others
+        due: dict[str, float] = {}  # failed stages waiting for their restart
+        while not stopping and (due or any(p.poll() is None for p in procs.values())):
+            now = time.monotonic()
+            for st, p in procs.items():
+                if st in due or p.poll() in (None, 0):
+                    continue
+                failures[st].append(now)
+                if not restart_allowed(failures[st], now):
+                    print(
+                        f"error: stage {st} failed {len(failures[st])} times in "
+                        f"{RESTART_WINDOW_S:g} s; stopping every stage",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    stopping = True
+                    break
+                backoff = min(30.0, 2.0 ** len(failures[st]))
+                print(
+                    f"processors: stage {st} exited with code {p.returncode}; restarting it in "
+                    f"{backoff:g} s (it resumes from its last committed checkpoint)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                due[st] = now + backoff
+            # with --until-idle, a stage that finished while its upstream is still running
+            # (e.g. restarted after a failure) may have stopped before the upstream's last
+            # output: start it again (it stops once idle, having nothing left to read)
+            if until_idle is not None and not stopping:
+                for st, p in procs.items():
+                    if p.poll() == 0 and any(
+                        u in due or procs[u].poll() is None for u in upstream_of(st, stages)
+                    ):
+                        procs[st] = start(st, restarted=True)
+            for st, at in list(due.items()):
+                if not stopping and now >= at:
+                    del due[st]
+                    procs[st] = start(st, restarted=True)
             time.sleep(0.2)
     finally:
         for p in procs.values():
@@ -100,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="exit 0 once no new input arrived for SECONDS after having consumed something",
     )
+    parser.add_argument(
+        "--restarted",
+        action="store_true",
+        help="set by `all` when it restarts a failed stage: with --until-idle, stop on idle "
+        "even if nothing was left to consume",
+    )
     Settings.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -119,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(stages) > 1:
         return run_children(stages, settings, args.until_idle)
     try:
-        run_stage(stages[0], settings, until_idle=args.until_idle)
+        run_stage(stages[0], settings, until_idle=args.until_idle, idle_exit_empty=args.restarted)
     except KeyboardInterrupt:
         return 0
     except Exception as e:

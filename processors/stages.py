@@ -83,6 +83,13 @@ def output_topics(stage: str) -> list[str]:
     return list(_OUTPUTS[stage])
 
 
+def input_topic(stage: str) -> str:
+    """Logical name of the topic a stage reads."""
+    if stage not in _INPUTS:
+        raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
+    return _INPUTS[stage]
+
+
 def internal_topics(settings: Settings, stage: str) -> list[str]:
     """Full names of a stage's private topics (re-keying for the fleet / board windows)."""
     if stage == "query_metrics":
@@ -114,6 +121,9 @@ class _Runtime:
     app: Application
     until_idle: float | None
     stage: str = ""
+    #: with until_idle: stop on idle even if nothing was consumed (a restarted stage whose
+    #: input was all committed before it failed has nothing left to read)
+    idle_exit_empty: bool = False
     last_row: float = field(default_factory=time.monotonic)
     first_row: float | None = None
     last_report: float = field(default_factory=time.monotonic)
@@ -174,7 +184,7 @@ class _Runtime:
             self.last_flush = now
         if (
             self.until_idle is not None
-            and self.consumed
+            and (self.consumed or (self.idle_exit_empty and idle >= 3 * self.until_idle))
             and not self.dirty
             and idle >= self.until_idle
             # our own partials must have come back through the merge step (one partition,
@@ -308,7 +318,13 @@ def _app(settings: Settings, stage: str, embedded: bool) -> Application:
     )
 
 
-def build_stage(stage: str, settings: Settings, *, until_idle: float | None = None) -> Application:
+def build_stage(
+    stage: str,
+    settings: Settings,
+    *,
+    until_idle: float | None = None,
+    idle_exit_empty: bool = False,
+) -> Application:
     """Create the topics and the Quix application of a stage (not started)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
@@ -316,7 +332,7 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
     names = [settings.topic(_INPUTS[stage])] + [settings.topic(n) for n in output_topics(stage)]
     ensure_topics(settings, names + internal_topics(settings, stage))
     app = _app(settings, stage, embedded)
-    rt = _Runtime(app, until_idle, stage)
+    rt = _Runtime(app, until_idle, stage, idle_exit_empty=idle_exit_empty)
     producer = app._processing_context.producer  # the app's producer: flushed before commits
     horizon_ms = settings.dedup_horizon_seconds * 1000
 
@@ -526,9 +542,15 @@ def build_stage(stage: str, settings: Settings, *, until_idle: float | None = No
     return app
 
 
-def run_stage(stage: str, settings: Settings, *, until_idle: float | None = None) -> None:
+def run_stage(
+    stage: str,
+    settings: Settings,
+    *,
+    until_idle: float | None = None,
+    idle_exit_empty: bool = False,
+) -> None:
     """Run one stage until stopped (Ctrl-C / SIGTERM, after a checkpoint) or, with
     ``until_idle``, until it has seen no new input for that many seconds after having
-    consumed something."""
-    app = build_stage(stage, settings, until_idle=until_idle)
+    consumed something (or at all, with ``idle_exit_empty``)."""
+    app = build_stage(stage, settings, until_idle=until_idle, idle_exit_empty=idle_exit_empty)
     app.run()

@@ -20,7 +20,6 @@ from common.settings import Settings
 from processors.__main__ import settings_env
 from processors.stages import STAGES
 from producers.replay import replay
-from tests.processors.conftest import run_chain
 from tests.processors.oracle import check_chain
 
 FAULT_SPEC = "synthetic:rows=10000,seed=5,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
@@ -102,7 +101,26 @@ def test_sigkill_midstream_then_clean_stop_then_restart(
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(90) == 0
 
-    # 3. restart and finish; outputs deduplicated on their keys equal the oracle
-    run_chain(s)
+    # 3. restart with `all`, which restarts a stage that dies (here: SIGKILL of clean
+    # mid-stream); finish; outputs deduplicated on their keys equal the oracle
+    err_path = tmp_path / "all.log"
+    with open(err_path, "wb") as err:
+        parent = subprocess.Popen(
+            [sys.executable, "-m", "processors", "all", "--until-idle", "5"],
+            env=env, stdout=err, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: b"clean (pid " in err_path.read_bytes(), 60, "the stages to start")
+            clean_pid = int(err_path.read_text().split("clean (pid ")[1].split(")")[0])
+            wait_for(
+                lambda: high_watermarks(s, s.topic("clean")) > mid, 180, "clean to make progress"
+            )
+            os.kill(clean_pid, signal.SIGKILL)
+            assert parent.wait(400) == 0, err_path.read_text()[-3000:]
+        finally:
+            if parent.poll() is None:
+                os.killpg(parent.pid, signal.SIGKILL)
+                parent.wait(30)
+    assert "stage clean exited with code -9; restarting it" in err_path.read_text()
     counts = check_chain(s, FAULT_SPEC, run_id, allow_dups=True)
     assert counts["raw"] == summary.rows_sent and counts["clean"] > 0
