@@ -318,6 +318,42 @@ def bench_materializer(s: Settings, rows: int) -> dict[str, dict[str, Any]]:
     return {"materialize_rows_per_s": metric(rate, "rows/s", consume)}
 
 
+def _watcher(
+    wh: Any, sql: str, seen: dict[Any, float], want: int, timeout_s: float
+) -> threading.Thread:
+    """Start :func:`_watch` in a thread (it runs while the rows are produced)."""
+    t = threading.Thread(
+        target=_watch, args=(wh, sql, seen, want, timeout_s), name="watch", daemon=True
+    )
+    t.start()
+    return t
+
+
+def _watch(wh: Any, sql: str, seen: dict[Any, float], want: int, timeout_s: float) -> None:
+    """Record in ``seen`` the wall time each key (column ``k``) became visible to a reader.
+
+    Polls every 20 ms for rows newer than the newest seen (a write transaction stamps all
+    its rows with one ``loaded_at``), so each poll reads only the new rows and the reader
+    does not starve the materializer thread of the GIL."""
+    deadline = time.time() + timeout_s
+    newest = None
+    while time.time() < deadline and len(seen) < want:
+        cur = wh.cursor()
+        try:
+            if newest is None:
+                rows = cur.execute(f"SELECT k, loaded_at FROM ({sql})").fetchall()
+            else:
+                q = f"SELECT k, loaded_at FROM ({sql}) WHERE loaded_at > ?"
+                rows = cur.execute(q, [newest]).fetchall()
+        finally:
+            cur.close()
+        now = time.time()
+        for k, at in rows:
+            seen.setdefault(k, now)
+            newest = at if newest is None or at > newest else newest
+        time.sleep(0.02)
+
+
 def bench_freshness(s: Settings, rate: float, seconds: float) -> dict[str, dict[str, Any]]:
     """CLEAN_DATA produce -> visible in fact_query (materializer hop only), at a steady rate."""
     from confluent_kafka import Producer
@@ -336,6 +372,9 @@ def bench_freshness(s: Settings, rate: float, seconds: float) -> dict[str, dict[
     time.sleep(6)  # consumer up
     p = Producer({**producer_config(fs), "linger.ms": 5})
     sent: dict[str, float] = {}
+    seen: dict[Any, float] = {}
+    sql = "SELECT query_key AS k, loaded_at FROM clean_queries"
+    watcher = _watcher(wh, sql, seen, len(msgs), seconds + 60)
     t0 = time.perf_counter()
     for i, (k, v) in enumerate(msgs):
         due = t0 + i / rate
@@ -346,12 +385,7 @@ def bench_freshness(s: Settings, rate: float, seconds: float) -> dict[str, dict[
         p.produce(fs.topic("clean"), v, k)
         p.poll(0)
     p.flush(30)
-    deadline = time.time() + 60
-    seen: dict[str, float] = {}
-    while time.time() < deadline and len(seen) < len(sent):
-        for (qk,) in wh.query("SELECT query_key FROM clean_queries").itertuples(index=False):
-            seen.setdefault(str(qk), time.time())
-        time.sleep(0.05)
+    watcher.join()
     mat.stop()
     wh.close()
     lat = [seen[k] - sent[k] for k in sent if k in seen]
@@ -400,11 +434,14 @@ def bench_freshness_e2e(
     mat = Materializer(fs, wh, topics=["clean", "dead_letters"], batch_size=5000)
     mat.start_background()
     sent: dict[int, float] = {}
-    seen: dict[int, float] = {}
+    seen: dict[Any, float] = {}
     try:
         time.sleep(10)  # the stage's and the materializer's consumers join
         p = Producer({**producer_config(fs), "linger.ms": 5})
         topic = fs.topic("raw")
+        sql = """SELECT "row" AS k, loaded_at FROM clean_queries WHERE run_id = 'fresh'
+                 UNION ALL SELECT "row", loaded_at FROM rejects WHERE run_id = 'fresh'"""
+        watcher = _watcher(wh, sql, seen, len(msgs), seconds + 120)
         t0 = time.perf_counter()
         for i, (key, ts, file, row, value) in enumerate(msgs):
             due = t0 + i / rate
@@ -415,16 +452,7 @@ def bench_freshness_e2e(
             p.produce(topic, value, key, timestamp=ts, headers=headers)
             p.poll(0)
         p.flush(30)
-        deadline = time.time() + 120
-        while time.time() < deadline and len(seen) < len(sent):
-            done = wh.query(
-                """SELECT "row" FROM clean_queries WHERE run_id = 'fresh'
-                   UNION ALL SELECT "row" FROM rejects WHERE run_id = 'fresh'"""
-            )
-            now = time.time()
-            for (row,) in done.itertuples(index=False):
-                seen.setdefault(int(row), now)
-            time.sleep(0.05)
+        watcher.join()
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
