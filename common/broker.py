@@ -15,10 +15,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from common.broker_identity import EMBEDDED_PREFIX
 from common.kafka_config import admin_config
 from common.settings import Settings
 
@@ -81,8 +83,16 @@ class _NullLogger:
         return self.log
 
 
+def new_cluster_id() -> str:
+    """A fresh cluster id for one start of the embedded broker: its topics live in memory
+    and die with it, so each start is another cluster (components that stored the old id
+    see the restart; see common.broker_identity)."""
+    return f"{EMBEDDED_PREFIX}-embedded-{uuid.uuid4().hex[:12]}"
+
+
 class EmbeddedBroker:
-    """A Tansu broker process on 127.0.0.1:<free port>, memory storage, log to a file."""
+    """A Tansu broker process on 127.0.0.1:<free port>, memory storage, log to a file,
+    with a new cluster id each start (``cluster_id``)."""
 
     def __init__(self, settings: Settings | None = None, port: int | None = None) -> None:
         self.settings = settings or Settings.from_env()
@@ -93,6 +103,7 @@ class EmbeddedBroker:
         self.log_path = (run_dir / f"broker-{self.port}.log").resolve()
         self.pid_path = run_dir / f"broker-{self.port}.pid"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.cluster_id = ""
 
     @property
     def pid(self) -> int | None:
@@ -102,9 +113,12 @@ class EmbeddedBroker:
         if _port_in_use(self.port):
             raise BrokerError(f"port {self.port} on 127.0.0.1 is already in use; pick another")
         url = f"tcp://127.0.0.1:{self.port}"
+        self.cluster_id = new_cluster_id()
         cmd = [
             tansu_binary(),
             "broker",
+            "--cluster-id",
+            self.cluster_id,
             "--listener-url",
             url,
             "--advertised-listener-url",
@@ -208,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(broker.bootstrap, flush=True)
     print(
-        f"# embedded broker pid {broker.pid}, log {broker.log_path}; "
+        f"# embedded broker pid {broker.pid}, cluster id {broker.cluster_id}, log {broker.log_path}; "
         f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}",
         file=sys.stderr,
         flush=True,

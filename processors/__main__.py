@@ -187,9 +187,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except Exception as e:
-        print(f"error: stage {stages[0]}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"error: stage {stages[0]}: {describe_failure(e, settings)}", file=sys.stderr)
         return 1
     return 0
+
+
+def describe_failure(e: BaseException, settings: Settings) -> str:
+    """One line for a failed stage: names the broker when it no longer answers (a lost
+    broker otherwise shows up as a delivery timeout or a transport error)."""
+    from common.broker import BrokerError, wait_for_metadata
+
+    try:
+        wait_for_metadata(
+            settings.bootstrap_servers, settings, min(5.0, settings.connect_timeout_s)
+        )
+    except BrokerError:
+        return (
+            f"broker at {settings.bootstrap_servers} unreachable ({type(e).__name__}: {e}); "
+            "if it was the embedded broker, its topics are gone: see README 'Broker restarted'"
+        )
+    return f"{type(e).__name__}: {e}"
 
 
 if __name__ == "__main__":

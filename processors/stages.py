@@ -16,6 +16,7 @@ the input has been idle for ``IDLE_FLUSH_S`` (and the leaderboard's running boar
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -30,6 +31,7 @@ from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
 
+from common.broker_identity import is_embedded_cluster, state_is_stale, state_message
 from common.contract import FLEET
 from common.kafka_config import (
     admin_config,
@@ -99,15 +101,52 @@ def internal_topics(settings: Settings, stage: str) -> list[str]:
     return []
 
 
-def broker_is_embedded(settings: Settings) -> bool:
-    """True for the embedded Tansu broker (its metadata names the cluster ``tansu_*``)."""
+def broker_cluster_id(settings: Settings) -> str | None:
+    """The broker's cluster id from metadata (None if it does not answer or say)."""
     if settings.embedded:
-        return True
+        return None
     try:
         md = AdminClient(admin_config(settings)).list_topics(timeout=settings.connect_timeout_s)
     except Exception:
-        return False
-    return str(md.cluster_id or "").startswith("tansu")
+        return None
+    return str(md.cluster_id) if md.cluster_id else None
+
+
+def broker_is_embedded(settings: Settings, cluster_id: str | None = None) -> bool:
+    """True for the embedded Tansu broker (its metadata names the cluster ``tansu*``)."""
+    if settings.embedded:
+        return True
+    return is_embedded_cluster(cluster_id or broker_cluster_id(settings))
+
+
+#: file in a stage's state dir naming the broker its local state was built from
+BROKER_MARKER = "broker.json"
+
+
+def check_state_broker(settings: Settings, stage: str, cluster_id: str | None) -> str | None:
+    """Discard a stage's local state built from another broker (cluster id differs: the
+    embedded broker restarted and its changelog topics are gone), then record the broker
+    now used. Returns the message said (also logged), or None when the state is kept."""
+    path = state_path(settings, stage)
+    marker = path / BROKER_MARKER
+    stored: str | None = None
+    try:
+        stored = json.loads(marker.read_text()).get("cluster_id")
+    except (OSError, ValueError, AttributeError):
+        stored = None
+    said = None
+    if state_is_stale(stored, cluster_id):
+        said = state_message(
+            stage, settings.bootstrap_servers, str(stored), str(cluster_id), str(path)
+        )
+        log.warning("%s", said)
+        shutil.rmtree(path, ignore_errors=True)
+    if cluster_id:
+        path.mkdir(parents=True, exist_ok=True)
+        marker.write_text(
+            json.dumps({"cluster_id": cluster_id, "bootstrap": settings.bootstrap_servers})
+        )
+    return said
 
 
 def _dumps(v: Any) -> bytes:
@@ -302,7 +341,13 @@ def _app(settings: Settings, stage: str, embedded: bool) -> Application:
         # The embedded broker's high watermark breaks Quix's changelog check of a kept
         # local state (broker-notes); instead of batch.num.messages=1 on every changelog
         # write (measured: too slow, deliveries time out), start from the changelog.
-        shutil.rmtree(state_path(settings, stage), ignore_errors=True)
+        # The broker marker (check_state_broker) is kept.
+        path = state_path(settings, stage)
+        for child in path.iterdir() if path.is_dir() else ():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            elif child.name != BROKER_MARKER:
+                child.unlink(missing_ok=True)
     return Application(
         broker_address=settings.bootstrap_servers,
         consumer_group=settings.group(stage),
@@ -328,7 +373,9 @@ def build_stage(
     """Create the topics and the Quix application of a stage (not started)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
-    embedded = broker_is_embedded(settings)
+    cluster_id = broker_cluster_id(settings)
+    embedded = broker_is_embedded(settings, cluster_id)
+    check_state_broker(settings, stage, cluster_id)
     names = [settings.topic(_INPUTS[stage])] + [settings.topic(n) for n in output_topics(stage)]
     ensure_topics(settings, names + internal_topics(settings, stage))
     app = _app(settings, stage, embedded)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import logging
 import os
 import signal
 import sys
@@ -202,6 +203,8 @@ class _Checkpoint:
         self.path = path
         self.meta = meta
         self.saved = -1
+        #: cluster id of the broker the acknowledged rows went to (None: not recorded)
+        self.cluster_id: str | None = None
 
     def load(self) -> int:
         if not self.path.exists():
@@ -212,13 +215,30 @@ class _Checkpoint:
                 f"run {self.meta['run_id']} was started with other arguments "
                 f"({state.get('meta')}); use a new --run-id"
             )
+        self.cluster_id = state.get("cluster_id")
         return int(state["acked"])
+
+    def rebase(self, acked: int, cluster_id: str | None, bootstrap: str) -> int:
+        """Rows to skip on this broker: none if the acknowledged rows went to another
+        broker (the embedded broker restarted and lost the topic), said once."""
+        old, self.cluster_id = self.cluster_id, cluster_id or self.cluster_id
+        if acked and old and cluster_id and old != cluster_id:
+            logging.getLogger("producers.replay").warning(
+                "broker restarted: the broker at %s is not the one run %s was replayed into "
+                "(cluster id %s, now %s): the embedded broker loses its topics on restart. "
+                "Replaying run %s from its first row (rows already materialized are "
+                "absorbed); see README 'Broker restarted'.",
+                bootstrap, self.meta["run_id"], old, cluster_id, self.meta["run_id"],
+            )  # fmt: skip
+            return 0
+        return acked
 
     def save(self, acked: int, done: bool = False) -> None:
         if acked == self.saved and not done:
             return
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"meta": self.meta, "acked": acked, "done": done}))
+        state = {"meta": self.meta, "acked": acked, "done": done, "cluster_id": self.cluster_id}
+        tmp.write_text(json.dumps(state))
         os.replace(tmp, self.path)
         self.saved = acked
 
@@ -295,9 +315,10 @@ def replay(
         }
     )
     producer = Producer(conf)
-    partitions = len(
-        producer.list_topics(topic, timeout=settings.connect_timeout_s).topics[topic].partitions
-    )
+    md = producer.list_topics(topic, timeout=settings.connect_timeout_s)
+    partitions = len(md.topics[topic].partitions)
+    skip = checkpoint.rebase(skip, md.cluster_id, settings.bootstrap_servers)
+    summary.resumed_from = skip
     acks = _Acks(partitions, skip)
     h_run, h_dataset = ("run_id", run_id), ("dataset", src.dataset)
     key_cache: dict[str | None, tuple[bytes | None, int]] = {}

@@ -6,11 +6,20 @@ with ``INSERT OR IGNORE`` / guarded upserts on each output's identity, together 
 partitions' next offsets, in ONE transaction. A crash anywhere loses nothing and duplicates
 nothing: the rows and the offsets that produced them commit or roll back together, and
 redelivered or re-emitted messages hit the same keys.
+
+Each stored offset carries the cluster id of the broker it was consumed from. At start
+(and when the broker's cluster id changes under a running materializer) the stored offsets
+are checked against the broker (``common.broker_identity.decide_offsets``): offsets from
+another cluster (the embedded broker restarted and lost its topics) or beyond what a
+partition now holds are forgotten with ONE clear warning, the rows are kept, and those
+partitions are read again from their start, so a replay into the new broker is
+materialized instead of silently skipped.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -21,13 +30,30 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pj
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
+from common.broker import BrokerError
+from common.broker_identity import StoredOffset, decide_offsets, is_embedded_cluster
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
 from processors.warehouse.store import Warehouse
 
 ALL_TOPICS: tuple[str, ...] = TOPIC_NAMES
+
+log = logging.getLogger("processors.warehouse")
+
+
+class BrokerChanged(Exception):
+    """The broker's cluster id changed under a running materializer (internal: run()
+    reconnects and checks the stored offsets again)."""
+
 
 _CLEAN_SCHEMA = pa.schema(
     [
@@ -72,6 +98,8 @@ class MaterializeStats:
     last_batch_rows: int = 0
     started_at: float = field(default_factory=time.time)
     errors: list[str] = field(default_factory=list)
+    #: clear messages about the broker (restarted, unreachable), newest last
+    notices: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +108,7 @@ class MaterializeStats:
             "last_batch_at": self.last_batch_at,
             "last_batch_rows": self.last_batch_rows,
             "errors": self.errors[-5:],
+            "notices": self.notices[-5:],
         }
 
 
@@ -90,6 +119,8 @@ class Batch:
     payloads: dict[str, Any]
     counts: dict[str, int]
     offsets: dict[tuple[str, int], int]
+    #: cluster id of the broker the messages came from
+    cluster_id: str | None = None
 
 
 def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
@@ -126,6 +157,9 @@ class Materializer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._assigned: set[tuple[str, int]] = set()
+        #: cluster id of the broker the current consumer was checked against
+        self.cluster_id: str | None = None
+        self._unreachable = False
 
     # -- offsets -----------------------------------------------------------------------
     def stored_offsets(self) -> dict[tuple[str, int], int]:
@@ -139,8 +173,84 @@ class Materializer:
             cur.close()
         return {(str(t), int(p)): int(o) for t, p, o in rows}
 
+    def _stored_with_cluster(self) -> dict[tuple[str, int], StoredOffset]:
+        cur = self.warehouse.cursor()
+        try:
+            rows = cur.execute(
+                'SELECT topic, "partition", next_offset, cluster_id FROM kafka_offsets '
+                "WHERE consumer = ?",
+                [self.consumer_name],
+            ).fetchall()
+        finally:
+            cur.close()
+        return {
+            (str(t), int(p)): StoredOffset(int(o), None if c is None else str(c))
+            for t, p, o, c in rows
+            if str(t) in self.full
+        }
+
+    def _metadata(self, consumer: Consumer) -> Any:
+        """Cluster metadata, or BrokerError naming the broker if it does not answer."""
+        try:
+            md = consumer.list_topics(timeout=self.settings.connect_timeout_s)
+        except KafkaException as e:
+            raise BrokerError(self._unreachable_message(e)) from e
+        if self._unreachable:
+            self._unreachable = False
+            self._notice(f"broker at {self.settings.bootstrap_servers} reachable again")
+        return md
+
+    def _unreachable_message(self, e: BaseException) -> str:
+        return (
+            f"broker at {self.settings.bootstrap_servers} unreachable: no metadata answer "
+            f"within {self.settings.connect_timeout_s:g} s ({e})"
+        )
+
+    def _notice(self, msg: str, level: int = logging.WARNING) -> None:
+        self.stats.notices.append(msg)
+        log.log(level, "materializer: %s", msg)
+
+    def check_broker(self, consumer: Consumer) -> None:
+        """Compare the stored offsets with the broker now answering; forget those consumed
+        from another broker or beyond what a partition now holds (rows are kept), saying
+        so once. Runs in the writer thread before the fetcher starts."""
+        md = self._metadata(consumer)
+        cluster_id = str(md.cluster_id) if md.cluster_id else None
+        stored = self._stored_with_cluster()
+        marks: dict[tuple[str, int], int | None] = {}
+        for topic, p in stored:
+            meta = md.topics.get(topic)
+            if meta is None or meta.error is not None or p not in meta.partitions:
+                marks[(topic, p)] = None
+                continue
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=self.settings.connect_timeout_s, cached=False
+            )
+            marks[(topic, p)] = int(high)
+        verdict = decide_offsets(
+            stored, cluster_id, marks, exact_watermarks=not is_embedded_cluster(cluster_id)
+        )
+        if verdict.action == "forget":
+            cur = self.warehouse.cursor()
+            try:
+                cur.execute("BEGIN")
+                cur.executemany(
+                    'DELETE FROM kafka_offsets WHERE consumer = ? AND topic = ? AND "partition" = ?',
+                    [[self.consumer_name, t, p] for t, p in sorted(verdict.forget)],
+                )
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+            self._notice(verdict.message(self.settings.bootstrap_servers, cluster_id))
+        self.cluster_id = cluster_id
+
     def _assign_new(self, consumer: Consumer) -> None:
-        md = consumer.list_topics(timeout=self.settings.connect_timeout_s)
+        md = self._metadata(consumer)
+        if md.cluster_id and self.cluster_id and str(md.cluster_id) != self.cluster_id:
+            raise BrokerChanged(str(md.cluster_id))
         stored = self.stored_offsets()
         new = []
         for topic in self.full:
@@ -167,6 +277,7 @@ class Materializer:
             payloads={lg: _WRITERS[lg][0](ms) for lg, ms in by_topic.items()},
             counts={lg: len(ms) for lg, ms in by_topic.items()},
             offsets=offsets,
+            cluster_id=self.cluster_id,
         )
 
     def apply(self, batch: Batch) -> int:
@@ -178,8 +289,13 @@ class Materializer:
             for logical, payload in batch.payloads.items():
                 n += _WRITERS[logical][1](cur, payload)
             cur.executemany(
-                "INSERT OR REPLACE INTO kafka_offsets VALUES (?, ?, ?, ?, now())",
-                [[self.consumer_name, t, p, o] for (t, p), o in batch.offsets.items()],
+                "INSERT OR REPLACE INTO kafka_offsets "
+                '(consumer, topic, "partition", next_offset, updated_at, cluster_id) '
+                "VALUES (?, ?, ?, ?, now(), ?)",
+                [
+                    [self.consumer_name, t, p, o, batch.cluster_id]
+                    for (t, p), o in batch.offsets.items()
+                ],
             )
             cur.execute("COMMIT")
         except Exception:
@@ -202,23 +318,52 @@ class Materializer:
         stop_event: threading.Event | None = None,
         until: Callable[[], bool] | None = None,
     ) -> MaterializeStats:
-        """Consume and write until stopped, idle for ``until_idle`` s, or ``until()`` is true."""
+        """Consume and write until stopped, idle for ``until_idle`` s, or ``until()`` is true.
+
+        Raises BrokerError when the broker does not answer metadata."""
         stop = stop_event or self._stop
+        last_msg = time.monotonic()
+        while True:
+            try:
+                last_msg = self._run_once(stop, until_idle, until, last_msg)
+                return self.stats
+            except BrokerChanged:
+                continue  # reconnect: check the stored offsets against the new broker
+
+    def _run_once(
+        self,
+        stop: threading.Event,
+        until_idle: float | None,
+        until: Callable[[], bool] | None,
+        last_msg: float,
+    ) -> float:
+        try:
+            consumer = Consumer(self._consumer_conf())
+        except KafkaException as e:
+            raise BrokerError(
+                f"cannot create a consumer for {self.settings.bootstrap_servers}: {e}"
+            ) from e
+        try:
+            self.check_broker(consumer)
+        except BaseException:
+            consumer.close()
+            raise
         # a fetch thread consumes and parses batch N+1 while this thread writes batch N
         # (pyarrow and DuckDB both release the GIL); the consumer lives in the fetch thread
         q: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=2)
         halt = threading.Event()
         fetcher = threading.Thread(
-            target=self._fetch, args=(q, halt), name="materializer-fetch", daemon=True
+            target=self._fetch, args=(consumer, q, halt), name="materializer-fetch", daemon=True
         )
         fetcher.start()
-        last_msg = time.monotonic()
         try:
             while not stop.is_set() and not self._stop.is_set():
                 try:
                     item = q.get(timeout=0.5)
                 except queue.Empty:
                     item = None
+                if isinstance(item, BrokerChanged):
+                    raise item
                 if isinstance(item, BaseException):
                     self.stats.errors.append(f"{type(item).__name__}: {item}")
                     raise item
@@ -239,16 +384,34 @@ class Materializer:
         finally:
             halt.set()  # the fetcher only blocks for 0.2 s at a time
             fetcher.join(30)
-        return self.stats
+        return last_msg
 
-    def _fetch(self, q: queue.Queue[Batch | BaseException | None], halt: threading.Event) -> None:
+    def _consumer_conf(self) -> dict[str, Any]:
         conf = consumer_config(self.settings, self.consumer_name)
         conf["enable.partition.eof"] = False
-        try:
-            consumer = Consumer(conf)
-        except BaseException as e:
-            q.put(e)
-            return
+        # librdkafka would log every failed reconnect to stderr; a lost broker is reported
+        # once, by name, through _metadata / error_cb instead
+        conf["logger"] = _KafkaLog()
+        conf["error_cb"] = self._on_error
+        return conf
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            if not self._unreachable:
+                self._unreachable = True
+                self._notice(
+                    f"broker at {self.settings.bootstrap_servers} unreachable ({err.str()}); "
+                    "retrying"
+                )
+        elif err.fatal():
+            log.error("materializer: Kafka error: %s", err.str())
+
+    def _fetch(
+        self,
+        consumer: Consumer,
+        q: queue.Queue[Batch | BaseException | None],
+        halt: threading.Event,
+    ) -> None:
         last_meta = 0.0
         try:
             while not halt.is_set():
@@ -257,6 +420,9 @@ class Materializer:
                     self._assign_new(consumer)
                     last_meta = now
                 msgs = [m for m in consumer.consume(self.batch_size, 0.2) if m.error() is None]
+                if msgs and self._unreachable:
+                    self._unreachable = False
+                    self._notice(f"broker at {self.settings.bootstrap_servers} reachable again")
                 item: Batch | None = self.prepare(msgs) if msgs else None
                 while not halt.is_set():
                     try:
@@ -280,6 +446,11 @@ class Materializer:
             while not self._stop.is_set():
                 try:
                     self.run()
+                except BrokerError as e:  # keep serving; say it once per outage
+                    if not self._unreachable:
+                        self._unreachable = True
+                        self._notice(f"{e}; retrying every 5 s")
+                    self._stop.wait(5.0)
                 except Exception as e:  # keep serving; say what happened
                     self.stats.errors.append(f"{type(e).__name__}: {e}")
                     self._stop.wait(5.0)
@@ -292,6 +463,16 @@ class Materializer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+class _KafkaLog:
+    """librdkafka log sink: debug-level Python logging (connection chatter would flood
+    stderr while a broker is down; errors reach error_cb and exceptions)."""
+
+    _log = logging.getLogger("processors.warehouse.librdkafka")
+
+    def log(self, level: int, msg: str, *args: object, **kwargs: object) -> None:
+        self._log.debug(msg, *args)
 
 
 # --- per-topic writers: prepare (parse, no database) and apply (one cursor) ------------------
