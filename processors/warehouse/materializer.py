@@ -41,6 +41,7 @@ from confluent_kafka import (
 
 from common.broker import BrokerError
 from common.broker_identity import StoredOffset, decide_offsets, is_embedded_cluster
+from common.contract import FLEET
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
 from processors.warehouse.store import Warehouse
@@ -558,7 +559,10 @@ def _prep_windows(ms: list[Message]) -> tuple[list[list[Any]], list[list[Any]]]:
         key = (v["run_id"], v["cluster"], v["window_start"])
         prev = windows.get(key)
         final = bool(v.get("final", True))
-        if prev is None or final or not prev[4]:  # a final record wins within the batch
+        # a final record wins within the batch, except the fleet roll-up: each of its
+        # emissions merges the latest partial of every cluster, so the newest is the most
+        # complete (a sparse cluster's partial can arrive after the others closed the window)
+        if prev is None or final or not prev[4] or v["cluster"] == FLEET:
             windows[key] = [
                 v["run_id"],
                 v["cluster"],
@@ -578,7 +582,7 @@ def _window_applier(table: str) -> Callable[[Any, tuple[list[list[Any]], list[li
                 f"""INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, now())
                     ON CONFLICT DO UPDATE SET window_end = EXCLUDED.window_end, final = EXCLUDED.final,
                         payload = EXCLUDED.payload, loaded_at = EXCLUDED.loaded_at
-                    WHERE NOT {table}.final OR EXCLUDED.final""",
+                    WHERE NOT {table}.final OR EXCLUDED.final OR EXCLUDED.cluster = '{FLEET}'""",
                 windows,
             )
         if late:
