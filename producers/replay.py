@@ -16,6 +16,7 @@ import argparse
 import collections
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -172,6 +175,69 @@ def ordered_sql(
     FROM picked
     """
     )
+
+
+#: a row whose JSON (in UTF-8) is longer than this is sent as an unreadable row
+#: (``field_too_large``): Kafka refuses messages over ~1 MB, and the clean stage's dead
+#: letter carries the raw row
+MAX_ROW_BYTES = 512 * 1024
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def safe_value(value: str, file: str, row: int) -> tuple[str, str | None]:
+    """A RAW_DATA value Kafka and every JSON reader accept, and the reason if the row
+    became unreadable here. Non-finite numbers (DuckDB writes them as bare ``NaN`` /
+    ``Infinity``, which is not JSON) become strings the clean stage rejects as
+    ``invalid_number``; a row over :data:`MAX_ROW_BYTES` becomes an unreadable row
+    (``field_too_large``) naming its largest field, with a shortened ``_raw``."""
+    try:
+        v = json.loads(value)  # Python's json reads NaN and Infinity
+    except ValueError:
+        return value, None
+    if not isinstance(v, dict):
+        return value, None
+    changed = False
+    for k, x in v.items():
+        if isinstance(x, float) and not math.isfinite(x):
+            v[k] = _NONFINITE[repr(x)]
+            changed = True
+    text = json.dumps(v) if changed else value
+    if len(text.encode()) <= MAX_ROW_BYTES:
+        return text, None
+    given = v.get("_raw")
+    if isinstance(given, str) and isinstance(v.get("_error"), dict):
+        v["_raw"] = _shorten(given)  # unreadable already: keep its reason
+        return json.dumps(v), None
+    sizes = {k: len(json.dumps(x)) for k, x in v.items() if k in _REDSET}
+    big = max(sizes, key=lambda k: sizes[k])
+    out = {k: (None if sizes.get(k, 0) > 1024 else x) for k, x in v.items()}
+    out["_raw"] = _shorten(text)
+    out["_error"] = {
+        "field": big,
+        "reason": "field_too_large",
+        "message": f"{file} row {row}: field {big} is {sizes[big]:,} bytes as JSON; "
+        f"a row may hold at most {MAX_ROW_BYTES:,}",
+    }
+    return json.dumps(out), "field_too_large"
+
+
+def _suspects(values: pa.Array, nonfinite: bool) -> list[int]:
+    """Indices of the JSON values :func:`safe_value` must see (vectorized: the per-row
+    loop pays nothing when a batch has none)."""
+    flag = pc.greater(pc.binary_length(values), MAX_ROW_BYTES)
+    if nonfinite:
+        nan = pc.or_(pc.match_substring(values, "NaN"), pc.match_substring(values, "Infinity"))
+        flag = pc.or_(flag, nan)
+    if not pc.any(flag).as_py():
+        return []
+    return [int(i) for i in pc.indices_nonzero(flag).to_pylist()]
+
+
+def _shorten(text: str) -> str:
+    return text[:1000] + f"... ({len(text):,} characters in all)"
+
+
+_REDSET = frozenset(REDSET_COLUMNS)
 
 
 class _Acks:
@@ -338,6 +404,7 @@ def replay(
         disable=not progress,
     )
     task = bar.add_task("replay", total=total, completed=skip, rate=0.0)
+    check_nonfinite = src.kind == "parquet"  # typed doubles: DuckDB writes NaN/Infinity bare
     produce = producer.produce
     on_delivery = acks.on_delivery
     pending = acks.pending
@@ -351,6 +418,11 @@ def replay(
                 files = batch.column(2).to_pylist()
                 rows = batch.column(3).to_pylist()
                 values = batch.column(4).to_pylist()
+                for i in _suspects(batch.column(4), check_nonfinite):
+                    values[i], became = safe_value(values[i], files[i], rows[i])
+                    if became:
+                        rej = summary.rows_rejected
+                        rej[became] = rej.get(became, 0) + 1
                 file_headers: dict[str, tuple[str, str]] = {}
                 for key, ts_or_none, fname, row, value in zip(
                     keys, tss, files, rows, values, strict=True

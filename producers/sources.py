@@ -8,15 +8,19 @@ memory limit, spilling to disk, so no source is ever held in Python memory whole
 
 from __future__ import annotations
 
+import codecs
 import glob
 import json
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from common.contract import REDSET_COLUMNS
 
@@ -104,48 +108,122 @@ STAGE_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
+#: a row kept as raw text: (row, text, detail, field or None, reason)
+BadRow = tuple[int, str, str, str | None, str]
+
+
 def _error_json(field: str | None, reason: str, message: str) -> str:
     return json.dumps({"field": field, "reason": reason, "message": message})
+
+
+#: delimiters tried, in order, on the header row (.tsv files and ';'-separated exports)
+DELIMITERS = (",", "\t", ";", "|")
+#: the CSV block grows up to this size for rows longer than a block (huge fields)
+MAX_BLOCK_SIZE = 1 << 28
+
+
+def _read_header(path: str, encoding: str) -> str:
+    """The header line, decoded strictly (a UTF-8 byte-order mark is dropped)."""
+    codec = codecs.lookup(encoding).name
+    try:
+        if codec.startswith(("utf-16", "utf-32")):
+            with open(path, encoding=encoding, errors="strict") as fh:
+                return fh.readline()
+        with open(path, "rb") as fb:
+            line = fb.readline()
+        return line.decode("utf-8-sig" if codec == "utf-8" else encoding, errors="strict")
+    except UnicodeDecodeError as e:
+        raise SourceError(
+            f"{path}: header row is not {encoding} text ({e.reason}); try --encoding latin-1"
+        ) from e
+    except OSError as e:
+        raise SourceError(f"{path}: {e.strerror}") from e
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter that splits the header into the Redset columns (default ',')."""
+    import csv
+
+    for d in DELIMITERS:
+        names = next(iter(csv.reader([header_line], delimiter=d)), [])
+        if {n.strip() for n in names} >= REQUIRED:
+            return d
+    return ","
 
 
 def csv_batches(
     path: str, encoding: str = "utf8", block_size: int = 1 << 22
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a CSV as all-string batches with row numbers; bad rows kept as raw text."""
-    import pyarrow.csv as pcsv
+    """Stream a CSV as all-string batches with row numbers; bad rows kept as raw text.
 
-    try:
-        with open(path, encoding=encoding, errors="strict") as fh:
-            header_line = fh.readline()
-    except UnicodeDecodeError as e:
-        raise SourceError(
-            f"{path}: not {encoding} text ({e.reason}); try --encoding latin-1"
-        ) from e
-    except OSError as e:
-        raise SourceError(f"{path}: {e.strerror}") from e
+    The delimiter is taken from the header (',', tab, ';' or '|'). A row with the wrong
+    field count, or a field that is not text in ``encoding``, is kept as raw text with the
+    reason; a row longer than a block is read with a larger block."""
+    import csv
+
+    header_line = _read_header(path, encoding)
     if not header_line.strip():
         raise SourceError(f"{path}: empty file (no header row)")
-    names = next(iter(__import__("csv").reader([header_line])))
-    extras = check_columns(path, names)
-    bad: list[tuple[int, str, str]] = []
+    delimiter = sniff_delimiter(header_line)
+    names = [n.strip() for n in next(iter(csv.reader([header_line], delimiter=delimiter)))]
+    check_columns(path, names)
+    emitted = 1  # rows below this one were yielded by an earlier pass
+    while True:
+        try:
+            for batch in _csv_pass(path, encoding, block_size, delimiter, names):
+                if emitted > 1:
+                    keep = pc.greater_equal(batch.column("_row"), pa.scalar(emitted, pa.int64()))
+                    batch = batch.filter(keep)
+                if batch.num_rows:
+                    yield batch
+            return
+        except _BlockTooSmall as e:
+            emitted = e.row  # every row below it was yielded
+            if block_size >= MAX_BLOCK_SIZE:
+                raise SourceError(
+                    f"{path}: row {e.row} or the next is longer than {MAX_BLOCK_SIZE >> 20} MB"
+                ) from None
+            block_size = min(block_size * 4, MAX_BLOCK_SIZE)
+
+
+class _BlockTooSmall(Exception):
+    def __init__(self, row: int) -> None:
+        self.row = row
+
+
+def _csv_pass(
+    path: str, encoding: str, block_size: int, delimiter: str, names: list[str]
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow.csv as pcsv
+
+    bad: list[BadRow] = []
 
     def on_invalid(row: pcsv.InvalidRow) -> str:
         line = (row.number or 0) - 1  # header is line 1
-        bad.append(
-            (line, row.text, f"expected {row.expected_columns} fields, found {row.actual_columns}")
-        )
+        detail = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        bad.append((line, row.text, detail, None, "unreadable_row"))
         return "skip"
 
-    reader = pcsv.open_csv(
-        path,
-        read_options=pcsv.ReadOptions(block_size=block_size, encoding=encoding, use_threads=False),
-        parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
-        convert_options=pcsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=False,
-            include_columns=list(REDSET_COLUMNS),
-        ),
-    )
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(
+                block_size=block_size, encoding=encoding, use_threads=False, column_names=names,
+                skip_rows=1,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.binary() for n in names},
+                strings_can_be_null=False,
+                include_columns=list(REDSET_COLUMNS),
+            ),
+        )  # fmt: skip
+    except pa.ArrowInvalid as e:
+        if "straddl" in str(e):
+            raise _BlockTooSmall(1) from None
+        raise SourceError(f"{path}: unreadable: {e}") from e
     next_row = 1
     try:
         for batch in reader:
@@ -160,14 +238,59 @@ def csv_batches(
                     rows.append(r)
                 r += 1
             next_row = max(r, max(skip, default=0) + 1)
-            yield _stage_batch(batch, path, rows)
-            if bad_here:
-                yield _bad_rows_batch(path, bad_here)
+            good, undecodable = _decode_batch(batch, path, rows, encoding, delimiter)
+            yield good
+            if undecodable or bad_here:
+                yield _bad_rows_batch(path, sorted(bad_here + undecodable))
     except pa.ArrowInvalid as e:
+        if "straddl" in str(e):
+            raise _BlockTooSmall(next_row) from None
         raise SourceError(f"{path}: unreadable near row {next_row}: {e}") from e
     if bad:
         yield _bad_rows_batch(path, sorted(bad))
-    del extras
+
+
+def _decode_batch(
+    batch: pa.RecordBatch, path: str, rows: list[int], encoding: str, delimiter: str
+) -> tuple[pa.RecordBatch, list[BadRow]]:
+    """Binary columns -> text; rows with a field that is not valid text become bad rows."""
+    cols: dict[str, pa.Array] = {}
+    bad_field: dict[int, str] = {}  # index in batch -> first undecodable field
+    for c in REDSET_COLUMNS:
+        arr = batch.column(c)
+        try:
+            cols[c] = arr.cast(pa.string())
+        except pa.ArrowInvalid:
+            values = arr.to_pylist()
+            texts: list[str | None] = []
+            for i, v in enumerate(values):
+                try:
+                    texts.append(None if v is None else v.decode("utf-8"))
+                except UnicodeDecodeError:
+                    bad_field.setdefault(i, c)
+                    texts.append(None)
+            cols[c] = pa.array(texts, pa.string())
+    undecodable: list[BadRow] = []
+    if bad_field:
+        for i, c in sorted(bad_field.items()):
+            raw = delimiter.join(
+                (batch.column(n)[i].as_py() or b"").decode("utf-8", "backslashreplace")
+                for n in REDSET_COLUMNS
+            )
+            undecodable.append(
+                (rows[i], raw, f"field {c} is not {encoding} text; try --encoding latin-1",
+                 c, "invalid_encoding")
+            )  # fmt: skip
+        keep = pa.array([i not in bad_field for i in range(batch.num_rows)])
+        rows = [r for i, r in enumerate(rows) if i not in bad_field]
+        batch = pa.RecordBatch.from_arrays(
+            [cols[c].filter(keep) for c in REDSET_COLUMNS], names=list(REDSET_COLUMNS)
+        )
+    else:
+        batch = pa.RecordBatch.from_arrays(
+            [cols[c] for c in REDSET_COLUMNS], names=list(REDSET_COLUMNS)
+        )
+    return _stage_batch(batch, path, rows), undecodable
 
 
 def _stage_batch(batch: pa.RecordBatch, path: str, rows: list[int]) -> pa.RecordBatch:
@@ -185,7 +308,8 @@ def _empty_to_null(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
-def _bad_rows_batch(path: str, bad: list[tuple[int, str, str]]) -> pa.RecordBatch:
+def _bad_rows_batch(path: str, bad: Sequence[BadRow]) -> pa.RecordBatch:
+    """Rows kept as raw text: (row, text, detail, field, reason)."""
     n = len(bad)
     cols = [pa.nulls(n, pa.string()) for _ in REDSET_COLUMNS]
     cols += [
@@ -193,7 +317,14 @@ def _bad_rows_batch(path: str, bad: list[tuple[int, str, str]]) -> pa.RecordBatc
         pa.array([b[0] for b in bad], pa.int64()),
         pa.array([b[1] for b in bad], pa.string()),
         pa.array(
-            [_error_json(None, "unreadable_row", f"{path} row {b[0]}: {b[2]}") for b in bad],
+            [
+                _error_json(
+                    b[3],
+                    b[4],
+                    f"{path} row {b[0]}: {b[2]}",
+                )
+                for b in bad
+            ],
             pa.string(),
         ),
     ]
@@ -216,20 +347,70 @@ def xlsx_batches(path: str, batch_rows: int = 20_000) -> Iterator[pa.RecordBatch
         names = ["" if h is None else str(h).strip() for h in header]
         check_columns(path, names)
         idx = [names.index(c) for c in REDSET_COLUMNS]
+        covered = _merged_covered(ws, {i + 1: c for i, c in zip(idx, REDSET_COLUMNS, strict=True)})
         buf: list[list[str | None]] = []
         rows: list[int] = []
+        bad: list[BadRow] = []
         for r, values in enumerate(it, start=1):
             if values is None or all(v is None for v in values):
                 continue
-            buf.append([_cell(values[i]) if i < len(values) else None for i in idx])
+            cells = [_cell(values[i]) if i < len(values) else None for i in idx]
+            merged = covered.get(r + 1)  # the header is sheet row 1
+            if merged:
+                field, cell, rng = merged
+                raw = ",".join("" if v is None else v for v in cells)
+                detail = (
+                    f"field {field}: cell {cell} is inside merged cells {rng}, "
+                    "which hold one value for several cells; unmerge them"
+                )
+                bad.append((r, raw, detail, field, "merged_cell"))
+                continue
+            buf.append(cells)
             rows.append(r)
             if len(buf) >= batch_rows:
                 yield _rows_batch(buf, path, rows)
                 buf, rows = [], []
         if buf:
             yield _rows_batch(buf, path, rows)
+        if bad:
+            yield _bad_rows_batch(path, bad)
     finally:
         wb.close()
+
+
+_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+):([A-Z]+[0-9]+)\"")
+
+
+def _merged_covered(ws: Any, columns: dict[int, str]) -> dict[int, tuple[str, str, str]]:
+    """Sheet row -> (Redset column, cell, range) of its first Redset cell that lies inside
+    merged cells without being their top-left cell (which alone holds the value).
+
+    Read-only worksheets do not expose merged cells; their ``<mergeCell ref=...>`` tags
+    follow the sheet data, so the sheet XML is scanned once for them."""
+    from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
+
+    refs: list[tuple[bytes, bytes]] = []
+    tail = b""
+    with ws._get_source() as src:
+        while chunk := src.read(1 << 20):
+            data = tail + chunk
+            refs.extend((m[1], m[2]) for m in _MERGE_REF.finditer(data))
+            # keep an unfinished tag for the next chunk (a finished one is not seen twice)
+            cut = data.rfind(b"<")
+            tail = data[cut:] if cut >= 0 and b">" not in data[cut:] else b""
+    out: dict[int, tuple[str, str, str]] = {}
+    for a, b in refs:
+        r0, c0 = coordinate_to_tuple(a.decode())
+        r1, c1 = coordinate_to_tuple(b.decode())
+        for row in range(r0, r1 + 1):
+            for col in range(c0, c1 + 1):
+                if (row, col) == (r0, c0) or col not in columns:
+                    continue
+                cell = f"{get_column_letter(col)}{row}"
+                prev = out.get(row)
+                if prev is None or col < coordinate_to_tuple(prev[1])[1]:
+                    out[row] = (columns[col], cell, f"{a.decode()}:{b.decode()}")
+    return out
 
 
 def _cell(v: object) -> str | None:
