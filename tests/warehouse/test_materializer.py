@@ -199,7 +199,7 @@ def test_final_window_kept_but_fleet_roll_up_takes_its_newest_emission(one_batch
     apply = _window_applier("query_metrics")
     cur = wh.cursor()
     for batch in [seq] if one_batch else [seq[:2], seq[2:]]:
-        apply(cur, _prep_windows(batch))  # type: ignore[arg-type]
+        apply(cur, _prep_windows(batch))
     got = wh.query(
         "SELECT cluster, final, (payload->>'queries')::INT AS q FROM query_metrics ORDER BY 1"
     )
