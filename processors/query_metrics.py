@@ -7,6 +7,7 @@ docs/processors.md). Percentiles are exact (``processors.stats.quantile_cont``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from common.contract import FLEET, QUERY_TYPES
@@ -36,7 +37,6 @@ def _aggregate(rows: list[list[Any]]) -> tuple[dict[str, Any], list[list[int]]]:
     by_type = [0] * len(QUERY_TYPES)
     aborted = cached = 0
     lat: list[list[int]] = [[], [], []]
-    scanned = spilled = 0.0
     for r in rows:
         by_type[r[0]] += 1
         aborted += r[1]
@@ -44,15 +44,13 @@ def _aggregate(rows: list[list[Any]]) -> tuple[dict[str, Any], list[list[int]]]:
         lat[0].append(r[3])
         lat[1].append(r[4])
         lat[2].append(r[5])
-        scanned += r[6]
-        spilled += r[7]
     agg: dict[str, Any] = {
         "queries": len(rows),
         "aborted": aborted,
         "cached": cached,
         "by_type": by_type,
-        "mbytes_scanned_sum": scanned,
-        "mbytes_spilled_sum": spilled,
+        "mbytes_scanned_sum": math.fsum(r[6] for r in rows),
+        "mbytes_spilled_sum": math.fsum(r[7] for r in rows),
     }
     for name, values in zip(_LAT, lat, strict=True):
         agg[f"{name}_sum"] = sum(values)
@@ -106,17 +104,19 @@ def fleet_record(
 ) -> dict[str, Any]:
     """Fleet roll-up from the latest partial of every cluster: counts and sums exact,
     percentiles from the merged sketches (relative error <= sketch.ALPHA)."""
-    ps = list(partials.values())
+    # in cluster order, float sums exactly rounded (math.fsum): the record must not depend
+    # on the order the partials arrived in (it differs after a restart; found by make soak)
+    ps = [partials[c] for c in sorted(partials)]
     agg: dict[str, Any] = {
         "queries": sum(p["queries"] for p in ps),
         "aborted": sum(p["aborted"] for p in ps),
         "cached": sum(p["cached"] for p in ps),
         "by_type": [sum(p["by_type"][i] for p in ps) for i in range(len(QUERY_TYPES))],
-        "mbytes_scanned_sum": sum(p["mbytes_scanned_sum"] for p in ps),
-        "mbytes_spilled_sum": sum(p["mbytes_spilled_sum"] for p in ps),
+        "mbytes_scanned_sum": math.fsum(p["mbytes_scanned_sum"] for p in ps),
+        "mbytes_spilled_sum": math.fsum(p["mbytes_spilled_sum"] for p in ps),
     }
     for name in _LAT:
-        agg[f"{name}_sum"] = sum(p[f"{name}_sum"] for p in ps)
+        agg[f"{name}_sum"] = sum(p[f"{name}_sum"] for p in ps)  # integers
     out = _record(run_id, FLEET, start, end, agg, all(p["final"] for p in ps))
     out["percentiles"] = "sketch"
     out["clusters"] = len(ps)
