@@ -249,7 +249,8 @@ def dead_letter(
         "stage": "clean",
         "reason": reason,
         "field": field,
-        "message": f"{where}: {detail}",
+        # a reader's message already names file and row: do not say it twice
+        "message": detail if detail.startswith(f"{file} row {row}") else f"{where}: {detail}",
         "raw": raw,
     }
 

@@ -116,6 +116,13 @@ def test_dead_letter_message_names_file_row_field_and_keeps_raw() -> None:
     assert res.dead["message"] == "parts/7.csv row 1234 field queue_duration_ms: '-5' is negative"
     assert res.dead["raw"] == r and res.dead["cluster"] == "provisioned-7"
     assert res.dead["run_id"] == "run1" and res.dead["row"] == 1234 and res.dead["stage"] == "clean"
+    # a reader's error already names file, row and field: said once, not twice
+    said = "parts/7.csv row 1234 field user_id: byte 0xe9 is not UTF-8"
+    reader = _dead(_error={"field": "user_id", "reason": "invalid_encoding", "message": said})
+    assert reader == ("invalid_encoding", "user_id", said)
+    assert _dead(_error={"field": None, "reason": "unreadable_row", "message": "bad quote"})[2] == (
+        "parts/7.csv row 1234: bad quote"
+    )
 
 
 def test_non_object_value_is_a_dead_letter() -> None:
