@@ -183,6 +183,21 @@ def _rows_read(procs: Procs) -> int:
     raise RuntimeError(f"replay wrote no summary; see {procs.logs / 'replay.log'}")
 
 
+def _pipeline(s: Settings, work: Path, name: str, prefix: str) -> tuple[Settings, Procs]:
+    """Settings of one pipeline run (own topics, state, replay checkpoints, logs; the
+    generous delivery timeout of experiments) and its process set."""
+    ps = s.with_(
+        topic_prefix=prefix,
+        state_dir=str(work / f"{name}-state"),
+        run_dir=str(work / f"{name}-run"),
+        message_timeout_ms=max(s.message_timeout_ms, 90_000),
+    )
+    ensure_topics(ps)
+    logs = work / f"{name}-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return ps, Procs(dict(ps.to_env(), PYTHONUNBUFFERED="1"), logs)
+
+
 # --- 1. load -----------------------------------------------------------------------------
 def soak_load(
     s: Settings,
@@ -195,15 +210,8 @@ def soak_load(
 ) -> dict[str, Any]:
     rows = int(rate * seconds)
     run_id = f"soak-load-{int(time.time())}"
-    ls = s.with_(
-        topic_prefix=f"{run_id}.",
-        state_dir=str(work / "load-state"),
-        message_timeout_ms=max(s.message_timeout_ms, 90_000),
-    )
-    ensure_topics(ls)
-    logs = work / "load-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = Procs(dict(ls.to_env(), PYTHONUNBUFFERED="1"), logs)
+    ls, procs = _pipeline(s, work, "load", f"{run_id}.")
+    logs = procs.logs
     wh = Warehouse.open(str(work / "load.duckdb"))
     mat = Materializer(ls, wh)
     mat.start_background()
@@ -360,16 +368,8 @@ def soak_faults(
     if not all(c.ok for c in checks):
         raise RuntimeError("the clean reference run does not reconcile")
 
-    fs = s.with_(
-        topic_prefix="soak-fault.",
-        state_dir=str(work / "fault-state"),
-        run_dir=str(work / "fault-run"),
-        message_timeout_ms=max(s.message_timeout_ms, 90_000),
-    )
-    ensure_topics(fs)
-    logs = work / "fault-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = Procs(dict(fs.to_env(), PYTHONUNBUFFERED="1"), logs)
+    fs, procs = _pipeline(s, work, "fault", "soak-fault.")
+    logs = procs.logs
     fault_db = str(work / "fault.duckdb")
     materialize = ["processors.warehouse", "materialize", "--db", fault_db]
     replay_s = rows / rate

@@ -232,19 +232,11 @@ class Materializer:
             stored, cluster_id, marks, exact_watermarks=not is_embedded_cluster(cluster_id)
         )
         if verdict.action == "forget":
-            cur = self.warehouse.cursor()
-            try:
-                cur.execute("BEGIN")
+            with self.warehouse.transaction() as cur:
                 cur.executemany(
                     'DELETE FROM kafka_offsets WHERE consumer = ? AND topic = ? AND "partition" = ?',
                     [[self.consumer_name, t, p] for t, p in sorted(verdict.forget)],
                 )
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
             self._notice(verdict.message(self.settings.bootstrap_servers, cluster_id))
         self.cluster_id = cluster_id
 
@@ -283,10 +275,8 @@ class Materializer:
 
     def apply(self, batch: Batch) -> int:
         """Write one prepared batch and its offsets in one transaction; return rows written."""
-        cur = self.warehouse.cursor()
         n = 0
-        try:
-            cur.execute("BEGIN")
+        with self.warehouse.transaction() as cur:
             for logical, payload in batch.payloads.items():
                 n += _WRITERS[logical][1](cur, payload)
             cur.executemany(
@@ -298,12 +288,6 @@ class Materializer:
                     for (t, p), o in batch.offsets.items()
                 ],
             )
-            cur.execute("COMMIT")
-        except Exception:
-            cur.execute("ROLLBACK")
-            raise
-        finally:
-            cur.close()
         for logical, c in batch.counts.items():
             self.stats.rows[logical] += c
         return n

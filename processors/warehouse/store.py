@@ -8,8 +8,10 @@ connection, safely from any thread, while the materializer appends.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,21 @@ class Warehouse:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             return self.con.cursor()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN ... COMMIT (ROLLBACK if the block raises), then closed."""
+        cur = self.cursor()
+        try:
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
 
     def query(self, sql: str, params: Params = None) -> pd.DataFrame:
         """Run a read query on a fresh cursor (thread-safe) and return a DataFrame."""
