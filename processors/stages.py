@@ -325,7 +325,9 @@ def _merge_stage(
 
 
 def _producer_extra(settings: Settings, embedded: bool) -> dict[str, Any]:
-    conf = quix_extra_producer_config(settings, stateful=True, embedded=False)
+    # batch.num.messages=1 on the embedded broker (quix_extra_producer_config) keeps its
+    # high watermark exact, so recovering a state from its changelog reads it to the end
+    conf = quix_extra_producer_config(settings, stateful=True, embedded=embedded)
     if embedded:
         # Measured: under CPU contention the embedded broker answers a retried idempotent
         # batch with ProducerFenced forever (deliveries then time out). Without idempotence,
@@ -355,9 +357,7 @@ def _app(settings: Settings, stage: str, embedded: bool) -> Application:
         processing_guarantee=settings.processing_guarantee,  # type: ignore[arg-type]
         auto_offset_reset="earliest",
         consumer_extra_config=quix_extra_consumer_config(settings),
-        producer_extra_config=quix_extra_producer_config(
-            settings, stateful=True, embedded=embedded
-        ),
+        producer_extra_config=_producer_extra(settings, embedded),
         commit_interval=2.0,
         loglevel="WARNING",
     )
