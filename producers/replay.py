@@ -215,7 +215,7 @@ def safe_value(value: str, file: str, row: int) -> tuple[str, str | None]:
     out["_error"] = {
         "field": big,
         "reason": "field_too_large",
-        "message": f"{file} row {row}: field {big} is {sizes[big]:,} bytes as JSON; "
+        "message": f"{file} row {row} field {big}: {sizes[big]:,} bytes as JSON; "
         f"a row may hold at most {MAX_ROW_BYTES:,}",
     }
     return json.dumps(out), "field_too_large"

@@ -278,7 +278,7 @@ def _decode_batch(
                 for n in REDSET_COLUMNS
             )
             undecodable.append(
-                (rows[i], raw, f"field {c} is not {encoding} text; try --encoding latin-1",
+                (rows[i], raw, f"not {encoding} text; try --encoding latin-1",
                  c, "invalid_encoding")
             )  # fmt: skip
         keep = pa.array([i not in bad_field for i in range(batch.num_rows)])
@@ -321,7 +321,7 @@ def _bad_rows_batch(path: str, bad: Sequence[BadRow]) -> pa.RecordBatch:
                 _error_json(
                     b[3],
                     b[4],
-                    f"{path} row {b[0]}: {b[2]}",
+                    f"{path} row {b[0]}" + (f" field {b[3]}" if b[3] else "") + f": {b[2]}",
                 )
                 for b in bad
             ],
@@ -360,7 +360,7 @@ def xlsx_batches(path: str, batch_rows: int = 20_000) -> Iterator[pa.RecordBatch
                 field, cell, rng = merged
                 raw = ",".join("" if v is None else v for v in cells)
                 detail = (
-                    f"field {field}: cell {cell} is inside merged cells {rng}, "
+                    f"cell {cell} is inside merged cells {rng}, "
                     "which hold one value for several cells; unmerge them"
                 )
                 bad.append((r, raw, detail, field, "merged_cell"))

@@ -338,7 +338,7 @@ def test_replay_parquet_nonfinite_and_huge(topic_settings: Settings, tmp_path: P
     big = vals[6]
     assert big["_error"]["reason"] == "field_too_large" and big["feature_fingerprint"] is None
     assert (
-        f"{path} row 6: field feature_fingerprint is 2,000,002 bytes as JSON"
+        f"{path} row 6 field feature_fingerprint: 2,000,002 bytes as JSON"
         in (big["_error"]["message"])
     )
     assert big["query_id"] == cols["query_id"][5] and len(big["_raw"]) < 2000

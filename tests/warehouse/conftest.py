@@ -53,12 +53,13 @@ def messages(
             assert res.dead is not None
             out["dead_letters"].append((key, res.dead, 0))
     for w in range(5):
-        base = {"record": "window", "run_id": run_id, "cluster": "fleet", "window_start": w * 3600_000,
+        # a cluster's windows (the fleet roll-up's newest emission wins, see test_materializer)
+        base = {"record": "window", "run_id": run_id, "cluster": "provisioned-0", "window_start": w * 3600_000,
                 "window_end": (w + 1) * 3600_000, "queries": 10 + w, "aborted": 1, "cached": 2}  # fmt: skip
-        out["query_metrics"].append(("fleet", {**base, "final": False, "queries": 1}, 0))
-        out["query_metrics"].append(("fleet", {**base, "final": True}, 0))
+        out["query_metrics"].append(("provisioned-0", {**base, "final": False, "queries": 1}, 0))
+        out["query_metrics"].append(("provisioned-0", {**base, "final": True}, 0))
         out["query_metrics"].append(
-            ("fleet", {**base, "final": False, "queries": 2}, 0)
+            ("provisioned-0", {**base, "final": False, "queries": 2}, 0)
         )  # stale running record
         out["leaderboard"].append(("busiest_clusters", {
             "record": "board", "run_id": run_id, "board": "busiest_clusters", "variant": "final",
