@@ -519,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rate",
         type=float,
-        default=300.0,
+        default=150.0,
         help="replay rows/s of the load run (a rate the chain sustains on 2 cores beside the materializer)",
     )
     ap.add_argument(

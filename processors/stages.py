@@ -324,6 +324,10 @@ def _merge_stage(
     msdf.update(on_partial, metadata=True)
 
 
+#: messages a stage's producer may hold undelivered on the embedded broker (a few s of work)
+EMBEDDED_PRODUCER_QUEUE = 1000
+
+
 def _producer_extra(settings: Settings, embedded: bool) -> dict[str, Any]:
     # batch.num.messages=1 on the embedded broker (quix_extra_producer_config) keeps its
     # high watermark exact, so recovering a state from its changelog reads it to the end
@@ -335,21 +339,18 @@ def _producer_extra(settings: Settings, embedded: bool) -> dict[str, Any]:
         conf["enable.idempotence"] = False
         conf["max.in.flight.requests.per.connection"] = 1
         conf["linger.ms"] = 20
+        # One message per request, one request in flight: delivery runs at ~1/RTT (a few
+        # hundred messages/s on a loaded 2-core machine). An unbounded queue lets a stage
+        # read a backlog far faster than that, and its oldest messages then time out
+        # (measured: -192 "Message timed out" after 90 s on a 200k-row backlog). A small
+        # queue makes produce() wait for deliveries instead (Quix polls on BufferError).
+        conf["queue.buffering.max.messages"] = EMBEDDED_PRODUCER_QUEUE
     return conf
 
 
 def _app(settings: Settings, stage: str, embedded: bool) -> Application:
-    if embedded:
-        # The embedded broker's high watermark breaks Quix's changelog check of a kept
-        # local state (broker-notes); instead of batch.num.messages=1 on every changelog
-        # write (measured: too slow, deliveries time out), start from the changelog.
-        # The broker marker (check_state_broker) is kept.
-        path = state_path(settings, stage)
-        for child in path.iterdir() if path.is_dir() else ():
-            if child.is_dir():
-                shutil.rmtree(child, ignore_errors=True)
-            elif child.name != BROKER_MARKER:
-                child.unlink(missing_ok=True)
+    # local state is kept across restarts: on the embedded broker batch.num.messages=1
+    # (_producer_extra) keeps the changelogs' high watermark exact, which Quix checks
     return Application(
         broker_address=settings.bootstrap_servers,
         consumer_group=settings.group(stage),
