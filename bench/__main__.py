@@ -576,6 +576,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+def markdown_table(result: dict[str, Any]) -> str:
+    """A result JSON as the Markdown table shown in README.md and docs/bench.md."""
+
+    def num(x: float | None, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    lines = ["| metric | value | unit | baseline | ratio |", "|---|---:|---|---:|---:|"]
+    for name, m in result["metrics"].items():
+        lines.append(
+            f"| `{name}` | {num(m['value'], ',.1f')} | {m['unit']} | "
+            f"{num(m['baseline'], ',.1f')} | {num(m['ratio'], '.2g')} |"
+        )
+    info = result["machine"]
+    lines.append("")
+    lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".")
+    lines += [f"Note: {n}" for n in result.get("notes", [])]
+    return "\n".join(lines)
+
+
 def print_table(results: dict[str, Any], info: dict[str, Any], notes: list[str]) -> None:
     t = Table(title="make bench")
     for col in ("metric", "value", "unit", "baseline", "ratio"):
@@ -585,7 +604,7 @@ def print_table(results: dict[str, Any], info: dict[str, Any], notes: list[str])
             continue
         v, b, r = m["value"], m["baseline"], m["ratio"]
         t.add_row(name, "-" if v is None else f"{v:,.1f}", m["unit"], "-" if b is None else f"{b:,.1f}",
-                  "-" if r is None else f"{r:.2f}")  # fmt: skip
+                  "-" if r is None else f"{r:.2g}")  # fmt: skip
     console.print(t)
     console.print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     for n in notes:
@@ -608,8 +627,16 @@ def main(argv: list[str] | None = None) -> int:
         default=500.0,
         help="rows/s of the end-to-end freshness run (a rate the clean stage sustains)",
     )
+    ap.add_argument(
+        "--markdown",
+        metavar="RESULT_JSON",
+        help="print an earlier result as a Markdown table and exit (runs nothing)",
+    )
     Settings.add_arguments(ap, only=["kafka"])
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(Path(args.markdown).read_text())))
+        return 0
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     view_rows = args.view_rows or (100_000 if args.quick else 1_000_000)
     # the chain runs ~0.2 k rows/s on the embedded broker: a bigger backlog only lengthens the run
