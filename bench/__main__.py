@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -239,15 +240,18 @@ def bench_chain(
             env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
     pp = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            rss = (
-                sum(c.memory_info().rss for c in pp.children(recursive=True)) + pp.memory_info().rss
-            )
-            peak_children = max(peak_children, rss / 2**20)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
+    try:
+        while proc.poll() is None:
+            try:
+                rss = sum(c.memory_info().rss for c in pp.children(recursive=True))
+                peak_children = max(peak_children, (rss + pp.memory_info().rss) / 2**20)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:  # interrupted: the supervisor stops its stages on SIGTERM
+            proc.terminate()
+            proc.wait(60)
     elapsed = time.perf_counter() - t0 - idle
     if proc.returncode != 0:
         err = log_path.read_bytes().decode(errors="replace")[-400:]
@@ -720,5 +724,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: children by PID, then the broker
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())
