@@ -103,6 +103,12 @@ VARIANT_FINAL: Final = "final"  # emitted once when the window closes
 VARIANT_CURRENT: Final = "current"  # running board while the window is open
 
 
+def row_location(file: str | None, row: int | str | None, field: str | None = None) -> str:
+    """Where a row (or one of its fields) came from: ``<file> row <n>[ field <f>]``. Every
+    reader, replay and dead-letter message starts with it."""
+    return f"{file} row {row}" + (f" field {field}" if field else "")
+
+
 def cluster_key(kind: str, instance_id: int | str) -> str:
     """Kafka key and cluster id: kind + instance id, e.g. ``provisioned-17``."""
     return f"{kind}-{instance_id}"

@@ -30,6 +30,7 @@ from common.contract import (
     RAW_ERROR,
     cluster_key,
     query_key,
+    row_location,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -238,7 +239,7 @@ def dead_letter(
         qid = parse_int(raw.get("query_id"), "query_id", required=False)
     except RowError:
         qid = None
-    where = f"{file} row {row}" + (f" field {field}" if field else "")
+    where = row_location(file, row, field)
     return {
         "run_id": run_id,
         "dataset": dataset,
@@ -250,7 +251,7 @@ def dead_letter(
         "reason": reason,
         "field": field,
         # a reader's message already names file and row: do not say it twice
-        "message": detail if detail.startswith(f"{file} row {row}") else f"{where}: {detail}",
+        "message": detail if detail.startswith(row_location(file, row)) else f"{where}: {detail}",
         "raw": raw,
     }
 

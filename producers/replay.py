@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from common.contract import REDSET_COLUMNS
+from common.contract import REDSET_COLUMNS, row_location
 from common.kafka_config import producer_config
 from common.settings import Settings
 from common.topics import ensure_topics
@@ -215,7 +215,7 @@ def safe_value(value: str, file: str, row: int) -> tuple[str, str | None]:
     out["_error"] = {
         "field": big,
         "reason": "field_too_large",
-        "message": f"{file} row {row} field {big}: {sizes[big]:,} bytes as JSON; "
+        "message": f"{row_location(file, row, big)}: {sizes[big]:,} bytes as JSON; "
         f"a row may hold at most {MAX_ROW_BYTES:,}",
     }
     return json.dumps(out), "field_too_large"

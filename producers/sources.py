@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.contract import REDSET_COLUMNS
+from common.contract import REDSET_COLUMNS, row_location
 
 REQUIRED = frozenset(REDSET_COLUMNS)
 EXTRA_COLS = ("_file", "_row", "_raw", "_error")
@@ -283,13 +283,10 @@ def _decode_batch(
             )  # fmt: skip
         keep = pa.array([i not in bad_field for i in range(batch.num_rows)])
         rows = [r for i, r in enumerate(rows) if i not in bad_field]
-        batch = pa.RecordBatch.from_arrays(
-            [cols[c].filter(keep) for c in REDSET_COLUMNS], names=list(REDSET_COLUMNS)
-        )
-    else:
-        batch = pa.RecordBatch.from_arrays(
-            [cols[c] for c in REDSET_COLUMNS], names=list(REDSET_COLUMNS)
-        )
+        cols = {c: a.filter(keep) for c, a in cols.items()}
+    batch = pa.RecordBatch.from_arrays(
+        [cols[c] for c in REDSET_COLUMNS], names=list(REDSET_COLUMNS)
+    )
     return _stage_batch(batch, path, rows), undecodable
 
 
@@ -321,7 +318,7 @@ def _bad_rows_batch(path: str, bad: Sequence[BadRow]) -> pa.RecordBatch:
                 _error_json(
                     b[3],
                     b[4],
-                    f"{path} row {b[0]}" + (f" field {b[3]}" if b[3] else "") + f": {b[2]}",
+                    f"{row_location(path, b[0], b[3])}: {b[2]}",
                 )
                 for b in bad
             ],
