@@ -112,11 +112,10 @@ def broker_cluster_id(settings: Settings) -> str | None:
     return str(md.cluster_id) if md.cluster_id else None
 
 
-def broker_is_embedded(settings: Settings, cluster_id: str | None = None) -> bool:
-    """True for the embedded Tansu broker (its metadata names the cluster ``tansu*``)."""
-    if settings.embedded:
-        return True
-    return is_embedded_cluster(cluster_id or broker_cluster_id(settings))
+def broker_is_embedded(settings: Settings, cluster_id: str | None) -> bool:
+    """True for the embedded Tansu broker (``cluster_id`` from :func:`broker_cluster_id`:
+    its metadata names the cluster ``tansu*``)."""
+    return settings.embedded or is_embedded_cluster(cluster_id)
 
 
 #: file in a stage's state dir naming the broker its local state was built from
