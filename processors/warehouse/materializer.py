@@ -164,15 +164,8 @@ class Materializer:
 
     # -- offsets -----------------------------------------------------------------------
     def stored_offsets(self) -> dict[tuple[str, int], int]:
-        cur = self.warehouse.cursor()
-        try:
-            rows = cur.execute(
-                'SELECT topic, "partition", next_offset FROM kafka_offsets WHERE consumer = ?',
-                [self.consumer_name],
-            ).fetchall()
-        finally:
-            cur.close()
-        return {(str(t), int(p)): int(o) for t, p, o in rows}
+        """(topic, partition) -> stored next offset, for this materializer's topics."""
+        return {tp: so.next_offset for tp, so in self._stored_with_cluster().items()}
 
     def _stored_with_cluster(self) -> dict[tuple[str, int], StoredOffset]:
         cur = self.warehouse.cursor()
@@ -196,10 +189,13 @@ class Materializer:
             md = consumer.list_topics(timeout=self.settings.connect_timeout_s)
         except KafkaException as e:
             raise BrokerError(self._unreachable_message(e)) from e
+        self._mark_reachable()
+        return md
+
+    def _mark_reachable(self) -> None:
         if self._unreachable:
             self._unreachable = False
             self._notice(f"broker at {self.settings.bootstrap_servers} reachable again")
-        return md
 
     def _unreachable_message(self, e: BaseException) -> str:
         return (
@@ -405,9 +401,8 @@ class Materializer:
                     self._assign_new(consumer)
                     last_meta = now
                 msgs = [m for m in consumer.consume(self.batch_size, 0.2) if m.error() is None]
-                if msgs and self._unreachable:
-                    self._unreachable = False
-                    self._notice(f"broker at {self.settings.bootstrap_servers} reachable again")
+                if msgs:
+                    self._mark_reachable()
                 item: Batch | None = self.prepare(msgs) if msgs else None
                 while not halt.is_set():
                     try:
