@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.broker import broker_for
 from common.settings import Settings
+from common.signals import interrupt_on
 from common.topics import ensure_topics
 
 console = Console()
@@ -580,18 +581,21 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown_table(result: dict[str, Any]) -> str:
-    """A result JSON as the Markdown table shown in README.md and docs/bench.md."""
+def _cells(m: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A metric's value, unit, baseline and ratio as printed (console and Markdown)."""
 
     def num(x: float | None, fmt: str) -> str:
         return "-" if x is None else format(x, fmt)
 
+    return (num(m["value"], ",.1f"), m["unit"], num(m["baseline"], ",.1f"),
+            num(m["ratio"], ".2g"))  # fmt: skip
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """A result JSON as the Markdown table shown in README.md and docs/bench.md."""
     lines = ["| metric | value | unit | baseline | ratio |", "|---|---:|---|---:|---:|"]
     for name, m in result["metrics"].items():
-        lines.append(
-            f"| `{name}` | {num(m['value'], ',.1f')} | {m['unit']} | "
-            f"{num(m['baseline'], ',.1f')} | {num(m['ratio'], '.2g')} |"
-        )
+        lines.append(f"| `{name}` | " + " | ".join(_cells(m)) + " |")
     info = result["machine"]
     lines.append("")
     lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".")
@@ -606,9 +610,7 @@ def print_table(results: dict[str, Any], info: dict[str, Any], notes: list[str])
     for name, m in results.items():
         if name.startswith("_"):
             continue
-        v, b, r = m["value"], m["baseline"], m["ratio"]
-        t.add_row(name, "-" if v is None else f"{v:,.1f}", m["unit"], "-" if b is None else f"{b:,.1f}",
-                  "-" if r is None else f"{r:.2g}")  # fmt: skip
+        t.add_row(name, *_cells(m))
     console.print(t)
     console.print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     for n in notes:
@@ -724,10 +726,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: children by PID, then the broker
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on(signal.SIGTERM)
     sys.exit(main())

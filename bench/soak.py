@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.__main__ import RESULTS, machine
 from common.broker import broker_for
 from common.settings import Settings
+from common.signals import interrupt_on
 from common.topics import ensure_topics
 from processors.experiment import reconcile, run_experiment
 from processors.stages import STAGES
@@ -302,16 +303,17 @@ def soak_load(
 
 
 # --- 2. faults ---------------------------------------------------------------------------
-#: tables compared with the clean run: (table, filter on final records, key columns)
-COMPARED: tuple[tuple[str, str], ...] = (
-    ("raw_rows", ""),
-    ("clean_queries", ""),
-    ("rejects", ""),
-    ("late_rows", ""),
-    ("flattened", ""),
-    ("query_metrics", "AND final"),
-    ("compile_metrics", "AND final"),
-    ("leaderboards", "AND variant = 'final'"),
+#: tables compared with the clean run: (table, predicate of its final records, or None
+#: when every record is final)
+COMPARED: tuple[tuple[str, str | None], ...] = (
+    ("raw_rows", None),
+    ("clean_queries", None),
+    ("rejects", None),
+    ("late_rows", None),
+    ("flattened", None),
+    ("query_metrics", "final"),
+    ("compile_metrics", "final"),
+    ("leaderboards", "variant = 'final'"),
 )
 
 
@@ -320,9 +322,11 @@ def _snapshot(db: str, run_id: str, provisional: bool = False) -> dict[str, list
     out = {}
     try:
         for table, final in COMPARED:
-            where = f"run_id = ? {'AND NOT (' + final[4:] + ')' if provisional else final}"
-            if provisional and not final:
+            if provisional and final is None:
                 continue
+            where = "run_id = ?"
+            if final is not None:
+                where += f" AND {'NOT ' if provisional else ''}({final})"
             df = wh.query(f"SELECT * EXCLUDE (loaded_at) FROM {table} WHERE {where}", [run_id])
             out[table] = [tuple(r) for r in df.astype(str).itertuples(index=False)]
     finally:
@@ -607,10 +611,6 @@ def _broker_pid() -> int | None:
     return None
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: every child by PID, then the broker
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on(signal.SIGTERM)
     sys.exit(main())

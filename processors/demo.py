@@ -19,6 +19,7 @@ from pathlib import Path
 
 from common.broker import BrokerError, broker_for, free_port
 from common.settings import Settings
+from common.signals import interrupt_on
 from common.topics import ensure_topics
 
 DEFAULT_SOURCE = (
@@ -207,11 +208,6 @@ def _port_busy(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    interrupt_on(signal.SIGTERM, signal.SIGINT)
     sys.exit(main())
