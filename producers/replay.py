@@ -18,12 +18,14 @@ import json
 import logging
 import math
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,27 +256,124 @@ _REDSET = frozenset(REDSET_COLUMNS)
 
 
 class _Acks:
-    """Delivery tracking: per partition, sequence numbers are acknowledged in order."""
+    """Which rows are acknowledged, without a Python delivery callback per message.
 
-    def __init__(self, partitions: int, first: int) -> None:
-        self.pending: list[collections.deque[int]] = [
-            collections.deque() for _ in range(partitions)
-        ]
+    The producer is idempotent, so each partition's messages are acknowledged in the order
+    they were produced, and librdkafka's statistics report, per partition, the id of the
+    last acknowledged message (``acked_msgid``: message ids count the messages produced
+    to that partition, from 1). ``pending[p]`` holds the replay sequence number of every
+    produced, not yet acknowledged message of partition ``p``; each statistics report
+    (every :data:`STATS_MS`) drops the acknowledged ones from its front. Failures still
+    come one by one: delivery reports are asked for errors only, and the first error
+    freezes the progress (a later acknowledgement on the same partition may sit after
+    a gap). Measured on a 1 M-row replay: a Python callback per message took a fifth of
+    the replay's time."""
+
+    STATS_MS = 50
+
+    def __init__(self, topic: str, first: int) -> None:
+        self.topic = topic
+        self.pending: list[collections.deque[int]] = []
         self.produced = first  # highest sequence handed to the producer
         self.acked = 0
+        self._acked_ids: list[int] = []
         self.error: str | None = None
 
+    def start(self, partitions: int) -> None:
+        self.pending = [collections.deque() for _ in range(partitions)]
+        self._acked_ids = [0] * partitions
+
+    def config(self) -> dict[str, Any]:
+        """Producer settings that feed this tracker."""
+        return {
+            "statistics.interval.ms": self.STATS_MS,
+            "stats_cb": self.on_stats,
+            "delivery.report.only.error": True,
+            "on_delivery": self.on_delivery,
+        }
+
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self.error = f"delivery to {msg.topic()} failed: {err.str()}"
+        if err is not None and self.error is None:
+            self.error = f"delivery to {msg.topic()} [{msg.partition()}] failed: {err.str()}"
+
+    def on_stats(self, stats_json: str) -> None:
+        if self.error is not None or not self.pending:
             return
-        self.pending[msg.partition()].popleft()
-        self.acked += 1
+        topic = json.loads(stats_json).get("topics", {}).get(self.topic)
+        if not topic:
+            return
+        for name, part in topic.get("partitions", {}).items():
+            p = int(name)
+            if not 0 <= p < len(self.pending):
+                continue  # -1: librdkafka's "unassigned" pseudo-partition
+            newly = int(part.get("acked_msgid", 0)) - self._acked_ids[p]
+            if newly <= 0:
+                continue
+            self._acked_ids[p] += newly
+            self.acked += newly
+            d = self.pending[p]
+            for _ in range(min(newly, len(d))):
+                d.popleft()
+
+    def all_acked(self) -> None:
+        """After a flush that left nothing and reported no error: everything is."""
+        for p, d in enumerate(self.pending):
+            self._acked_ids[p] += len(d)
+            self.acked += len(d)
+            d.clear()
 
     def acked_upto(self) -> int:
         """Highest sequence s such that every sequence <= s is acknowledged."""
         fronts = [d[0] for d in self.pending if d]
         return min(fronts) - 1 if fronts else self.produced
+
+
+class _ReadAhead:
+    """Arrow batches pulled on a thread, at most ``depth`` ahead: DuckDB releases the GIL
+    while it computes a batch (scan, JSON encoding), so the next batch is ready when the
+    produce loop asks for it. Errors are raised in the iterating thread."""
+
+    _END = object()
+
+    def __init__(self, reader: pa.RecordBatchReader, depth: int = 2) -> None:
+        self._q: queue.Queue[object] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(reader,), name="replay-read", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, reader: pa.RecordBatchReader) -> None:
+        try:
+            for batch in reader:
+                if not self._put(batch):
+                    return
+        except BaseException as e:  # handed to the consuming thread
+            self._put(e)
+            return
+        self._put(self._END)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _Checkpoint:
@@ -385,21 +484,24 @@ def replay(
     summary.rows_read = total
 
     ensure_topics(settings, [topic])
+    acks = _Acks(topic, skip)
     conf = producer_config(settings)
     conf.update(
         {
             "queue.buffering.max.messages": max_in_flight,
             "linger.ms": 20,
             "batch.num.messages": 10000,
+            **acks.config(),
         }
     )
     producer = Producer(conf)
     md = producer.list_topics(topic, timeout=settings.connect_timeout_s)
     partitions = len(md.topics[topic].partitions)
+    acks.start(partitions)
     skip = checkpoint.rebase(skip, md.cluster_id, settings.bootstrap_servers)
     summary.resumed_from = skip
-    acks = _Acks(partitions, skip)
-    h_run, h_dataset = ("run_id", run_id), ("dataset", src.dataset)
+    acks.produced = skip
+    h_run, h_dataset = ("run_id", run_id.encode()), ("dataset", src.dataset.encode())
     key_cache: dict[str | None, tuple[bytes | None, int]] = {}
     paced = bool(speed or rate)
     t_start = time.monotonic()
@@ -419,24 +521,27 @@ def replay(
     task = bar.add_task("replay", total=total, completed=skip, rate=0.0)
     check_nonfinite = src.kind == "parquet"  # typed doubles: DuckDB writes NaN/Infinity bare
     produce = producer.produce
-    on_delivery = acks.on_delivery
     pending = acks.pending
+    batches: _ReadAhead | None = None
     try:
         with bar:
             reader = con.sql(sql + f" OFFSET {int(skip)}", params=named).to_arrow_reader(batch_rows)
+            batches = _ReadAhead(reader)
             seq = skip
-            for batch in reader:
+            for batch in batches:
                 keys = batch.column(0).to_pylist()
                 tss = batch.column(1).to_pylist()
                 files = batch.column(2).to_pylist()
                 rows = batch.column(3).to_pylist()
-                values = batch.column(4).to_pylist()
-                for i in _suspects(batch.column(4), check_nonfinite):
-                    values[i], became = safe_value(values[i], files[i], rows[i])
+                text = batch.column(4)
+                # bytes, not str: no UTF-8 decode here and no encode again in produce()
+                values: list[Any] = text.cast(pa.binary()).to_pylist()
+                for i in _suspects(text, check_nonfinite):
+                    values[i], became = safe_value(values[i].decode(), files[i], rows[i])
                     if became:
                         rej = summary.rows_rejected
                         rej[became] = rej.get(became, 0) + 1
-                file_headers: dict[str, tuple[str, str]] = {}
+                file_headers: dict[str, tuple[str, bytes]] = {}
                 for key, ts_or_none, fname, row, value in zip(
                     keys, tss, files, rows, values, strict=True
                 ):
@@ -453,12 +558,12 @@ def replay(
                         part = row % partitions
                     fh = file_headers.get(fname)
                     if fh is None:
-                        fh = file_headers[fname] = ("file", fname)
-                    headers = [h_run, h_dataset, fh, ("row", str(row))]
+                        fh = file_headers[fname] = ("file", fname.encode())
+                    headers = [h_run, h_dataset, fh, ("row", b"%d" % row)]
                     while True:
                         try:
                             produce(topic, value, kb, partition=part, timestamp=ts,
-                                    headers=headers, on_delivery=on_delivery)  # fmt: skip
+                                    headers=headers)  # fmt: skip
                             break
                         except BufferError:
                             producer.poll(0.05)
@@ -498,9 +603,12 @@ def replay(
                     acks.error
                     or f"{remaining} rows not acknowledged by {settings.bootstrap_servers}"
                 )
+            acks.all_acked()
             checkpoint.save(acks.acked_upto(), done=not summary.stopped)
             bar.update(task, completed=seq)
     finally:
+        if batches is not None:
+            batches.close()  # before the connection closes under it
         checkpoint.save(acks.acked_upto())
         con.close()
     summary.rows_sent = acks.acked
