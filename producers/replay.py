@@ -40,7 +40,7 @@ from common.contract import REDSET_COLUMNS, row_location
 from common.kafka_config import producer_config
 from common.settings import Settings
 from common.topics import ensure_topics
-from producers.sources import ResolvedSource, SourceError, resolve, stage
+from producers.sources import ResolvedSource, SourceError, resolve, stage_ordered
 
 
 class ReplayError(RuntimeError):
@@ -439,7 +439,8 @@ def replay(
     pause_event: threading.Event | None = None,
     encoding: str = "utf8",
     max_in_flight: int = 50_000,
-    batch_rows: int = 20_000,
+    max_queue_kb: int = 32 * 1024,
+    batch_rows: int = 10_000,
 ) -> ReplaySummary:
     """Replay ``source`` into ``settings.topic("raw")``; see the module docstring."""
     if speed is not None and rate is not None:
@@ -461,14 +462,16 @@ def replay(
     summary.resumed_from = skip
 
     con = duckdb.connect()
-    con.execute("SET memory_limit = '192MB'")
+    # memory: DuckDB 128 MB (a staged CSV spills beyond it), the producer queue 32 MB, three
+    # batches of 10 k rows (being sent, read ahead): a 1 M-row replay peaks near 430 MB
+    con.execute("SET memory_limit = '128MB'")
     con.execute(f"SET temp_directory = {_q(str(run_dir / 'duckdb-tmp'))}")
     con.execute("SET threads = 1")  # the other core is for librdkafka and the broker
-    relation = _stage_with_progress(con, src, progress, encoding)
-    # Parquet and synthetic relations stream in (file, row) order; if that already is the
-    # replay order (one narrow pass checks), nothing is sorted at all.
+    relation, in_file_order = _stage_with_progress(con, src, progress, encoding)
+    # a relation that streams in (file, row) order, when that already is the replay order
+    # (one narrow pass checks), is not sorted at all
     null_ts, disorder = con.execute(order_check_sql(relation)).fetchall()[0]
-    presorted = src.kind in ("parquet", "synthetic") and disorder == 0
+    presorted = in_file_order and disorder == 0
     summary.sorted = not presorted
     opts = {"presorted": presorted, "fill_ts": bool(null_ts)}
     sql = ordered_sql(relation, filters, **opts)
@@ -489,6 +492,7 @@ def replay(
     conf.update(
         {
             "queue.buffering.max.messages": max_in_flight,
+            "queue.buffering.max.kbytes": max_queue_kb,
             "linger.ms": 20,
             "batch.num.messages": 10000,
             **acks.config(),
@@ -619,7 +623,7 @@ def replay(
 
 def _stage_with_progress(
     con: duckdb.DuckDBPyConnection, src: ResolvedSource, progress: bool, encoding: str
-) -> str:
+) -> tuple[str, bool]:
     bar = Progress(
         TextColumn(f"read {src.text}"),
         MofNCompleteColumn(),
@@ -627,7 +631,7 @@ def _stage_with_progress(
     )
     with bar:
         task = bar.add_task("read", total=None)
-        return stage(con, src, on_rows=lambda n: bar.advance(task, n), encoding=encoding)
+        return stage_ordered(con, src, lambda n: bar.advance(task, n), encoding)
 
 
 # --- CLI ------------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def csv_batches(
-    path: str, encoding: str = "utf8", block_size: int = 1 << 22
+    path: str, encoding: str = "utf8", block_size: int = 1 << 20
 ) -> Iterator[pa.RecordBatch]:
     """Stream a CSV as all-string batches with row numbers; bad rows kept as raw text.
 
@@ -447,6 +447,20 @@ def stage(
     encoding: str = "utf8",
 ) -> str:
     """Make ``src`` available as SQL in ``con``; return the relation's SQL text."""
+    return stage_ordered(con, src, on_rows, encoding)[0]
+
+
+def stage_ordered(
+    con: duckdb.DuckDBPyConnection,
+    src: ResolvedSource,
+    on_rows: Callable[[int], None] | None = None,
+    encoding: str = "utf8",
+) -> tuple[str, bool]:
+    """:func:`stage`, and whether scanning the relation yields its rows in (file, row)
+    order: always for Parquet (read in file order, row numbers ascending); for a staged
+    table when every batch went in after the previous one in that order (a table scan
+    keeps insertion order; rows kept as raw text come after their batch, so a file with
+    unreadable rows is not in order)."""
     if src.kind == "parquet":
         for p in src.paths:
             try:
@@ -465,7 +479,7 @@ def stage(
             f"SELECT {cols}, filename AS _file, file_row_number + 1 AS _row, "
             f"NULL::VARCHAR AS _raw, NULL::VARCHAR AS _error "
             f"FROM read_parquet({files}, filename=true, file_row_number=true)"
-        )
+        ), sorted(src.paths) == list(src.paths)
     con.execute(
         "CREATE OR REPLACE TABLE staged ("
         + ", ".join(
@@ -477,13 +491,37 @@ def stage(
         batches: Iterator[pa.RecordBatch] = iter(synthetic_table(src.paths[0]).to_batches(100_000))
     else:
         batches = _chain(src, encoding)
+    order = _OrderCheck()
     for batch in batches:
+        order.add(batch)
         con.register("_batch", pa.Table.from_batches([batch]))
         con.execute("INSERT INTO staged SELECT * FROM _batch")
         con.unregister("_batch")
         if on_rows:
             on_rows(batch.num_rows)
-    return "SELECT * FROM staged"
+    return "SELECT * FROM staged", order.in_order
+
+
+class _OrderCheck:
+    """Whether staged batches arrive in strictly ascending (file, row) order."""
+
+    def __init__(self) -> None:
+        self.in_order = True
+        self._last: tuple[str, int] | None = None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if not self.in_order or not batch.num_rows:
+            return
+        files, rows = batch.column("_file"), batch.column("_row")
+        first, last = (files[0].as_py(), rows[0].as_py()), (files[-1].as_py(), rows[-1].as_py())
+        n = batch.num_rows
+        ascending = (
+            pc.all(pc.equal(files, files[0])).as_py()
+            and pc.all(pc.greater(rows.slice(1), rows.slice(0, n - 1))).as_py() is not False
+        )
+        if not ascending or (self._last is not None and first <= self._last):
+            self.in_order = False
+        self._last = last
 
 
 def _chain(src: ResolvedSource, encoding: str) -> Iterator[pa.RecordBatch]:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from common.contract import REDSET_COLUMNS
 from producers.replay import Filters, _Acks, order_check_sql, ordered_sql
+from producers.sources import resolve, stage_ordered
 
 T0 = datetime(2024, 3, 1)
 # (file index, arrival minute or None = unparseable, query id or None)
@@ -170,3 +171,23 @@ def test_a_delivery_error_freezes_progress() -> None:
     acks.on_stats(_stats([3, 2]))  # the broker took later ones
     assert acks.acked_upto() == 1
     assert acks.error is not None and "raw [1]" in acks.error
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=40))
+def test_staged_scan_order_flag(tmp_path_factory: Any, bad: list[bool]) -> None:
+    """stage_ordered says "in (file, row) order" only when a scan of the staged table
+    really yields the rows so (unreadable rows go in after their batch); a file without
+    unreadable rows is in order."""
+    path = tmp_path_factory.mktemp("csv") / "q.csv"
+    header = ",".join(REDSET_COLUMNS)
+    good = ",".join(["1"] * len(REDSET_COLUMNS))
+    path.write_text(header + "\n" + "".join(("1,2\n" if b else good + "\n") for b in bad))
+    con = duckdb.connect()
+    rel, in_order = stage_ordered(con, resolve(str(path), str(path.parent)))
+    scanned = [r for (r,) in con.execute(f"SELECT _row FROM ({rel})").fetchall()]
+    assert len(scanned) == len(bad)
+    if in_order:
+        assert scanned == sorted(scanned)
+    if not any(bad):
+        assert in_order
