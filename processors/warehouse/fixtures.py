@@ -25,9 +25,12 @@ def fill_synthetic(
     cur.register("syn", table)
     w_ms = window_s * 1000
     cur.execute("BEGIN")
+    for table in ("clean_queries", "flattened"):  # no key to upsert on: refill the run
+        cur.execute(f"DELETE FROM {table} WHERE run_id = $run", {"run": run_id})
     cur.execute(
         """
-        INSERT OR IGNORE INTO clean_queries BY NAME
+        INSERT INTO clean_queries BY NAME
+        SELECT DISTINCT ON (query_key) * FROM (
         WITH s AS (
             SELECT *, CASE WHEN cluster_size IS NULL THEN 'serverless' ELSE 'provisioned' END AS kind,
                    row_number() OVER () AS rn FROM syn)
@@ -46,7 +49,7 @@ def fill_synthetic(
                coalesce(list_transform(string_split(read_table_ids, ','), lambda x: x::BIGINT), []) AS read_table_ids,
                coalesce(list_transform(string_split(write_table_ids, ','), lambda x: x::BIGINT), []) AS write_table_ids,
                mbytes_scanned, mbytes_spilled, num_joins, num_scans, num_aggregations, now() AS loaded_at
-        FROM s
+        FROM s)
         """,
         {"run": run_id},
     )
@@ -115,7 +118,7 @@ def fill_synthetic(
     )
     cur.execute(
         """
-        INSERT OR REPLACE INTO flattened
+        INSERT INTO flattened
         WITH q AS (SELECT * FROM clean_queries WHERE run_id = $run),
         acc AS (
             SELECT q.*, unnest(list_distinct(read_table_ids)) AS table_id, 'read' AS access FROM q
