@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,7 @@ def ordered_sql(
     *,
     presorted: bool = False,
     fill_ts: bool = True,
+    float_columns: Sequence[str] = (),
 ) -> str:
     """SQL producing (key, ts, file, row, value) in replay order (parameters ``$run_id``,
     ``$dataset``); with ``final=False``, the cheap (is_raw, raw_reason) rows for counting.
@@ -136,7 +137,9 @@ def ordered_sql(
     (see :func:`order_check_sql`), so nothing is sorted and rows stream as read; a NULL
     ``ts`` then means "same as the previous row". Otherwise one sort on the typed columns
     (JSON is encoded after it); ``fill_ts=False`` skips the arrival fill-forward window
-    when no arrival is unparseable."""
+    when no arrival is unparseable. ``float_columns``: a sixth column, ``nonfinite``, is
+    true where one of them holds NaN or an infinity (which DuckDB writes as bare, invalid
+    JSON)."""
     cols = ", ".join(f'"{c}" := "{c}"' for c in REDSET_COLUMNS)
     prov = "_run_id := $run_id, _dataset := $dataset, _file := _file, _row := _row, _kind := _kind"
     where = ["TRUE"]
@@ -166,6 +169,10 @@ def ordered_sql(
             cte
             + " SELECT _raw IS NOT NULL AS is_raw, json_extract_string(_error, '$.reason') AS raw_reason FROM picked"
         )
+    flag = ""
+    if float_columns:
+        any_nonfinite = " OR ".join(f'NOT isfinite("{c}")' for c in float_columns)
+        flag = f", coalesce({any_nonfinite}, false) AS nonfinite"
     # a projection over the ordered (or scan-ordered) subquery keeps its order
     return (
         cte
@@ -173,7 +180,7 @@ def ordered_sql(
     SELECT _key AS key, epoch_us(_sort_ts) // 1000 AS ts, _file AS file, _row AS row,
            CASE WHEN _raw IS NULL THEN to_json(struct_pack({cols}, {prov}))::VARCHAR
                 ELSE to_json(struct_pack({cols}, {prov}, _raw := _raw, _error := json(_error)))::VARCHAR
-           END AS value
+           END AS value{flag}
     FROM picked
     """
     )
@@ -223,16 +230,33 @@ def safe_value(value: str, file: str, row: int) -> tuple[str, str | None]:
     return json.dumps(out), "field_too_large"
 
 
-def _suspects(values: pa.Array, nonfinite: bool) -> list[int]:
+def _suspects(values: pa.Array, nonfinite: pa.Array | bool) -> list[int]:
     """Indices of the JSON values :func:`safe_value` must see (vectorized: the per-row
-    loop pays nothing when a batch has none)."""
+    loop pays nothing when a batch has none). ``nonfinite``: the SQL's flag column, or
+    True to search the JSON text (a float nested in another type), or False."""
     flag = pc.greater(pc.binary_length(values), MAX_ROW_BYTES)
-    if nonfinite and _may_hold_nonfinite(values):
+    if isinstance(nonfinite, pa.Array):
+        flag = pc.or_(flag, nonfinite)
+    elif nonfinite and _may_hold_nonfinite(values):
         nan = pc.or_(pc.match_substring(values, "NaN"), pc.match_substring(values, "Infinity"))
         flag = pc.or_(flag, nan)
     if not pc.any(flag).as_py():
         return []
     return [int(i) for i in pc.indices_nonzero(flag).to_pylist()]
+
+
+def _float_columns(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[list[str], bool]:
+    """(Redset columns typed FLOAT/DOUBLE, whether another Redset column nests one)."""
+    plain, nested = [], False
+    for name, typ, *_ in con.execute(f"DESCRIBE {relation}").fetchall():
+        t = str(typ).upper()
+        if name not in _REDSET or not ("DOUBLE" in t or "FLOAT" in t or "REAL" in t):
+            continue
+        if t in ("DOUBLE", "FLOAT", "REAL"):
+            plain.append(str(name))
+        else:
+            nested = True
+    return plain, nested
 
 
 def _may_hold_nonfinite(values: pa.Array) -> bool:
@@ -473,10 +497,15 @@ def replay(
     null_ts, disorder = con.execute(order_check_sql(relation)).fetchall()[0]
     presorted = in_file_order and disorder == 0
     summary.sorted = not presorted
-    opts = {"presorted": presorted, "fill_ts": bool(null_ts)}
-    sql = ordered_sql(relation, filters, **opts)
+    # typed floats (Parquet): DuckDB flags NaN/Infinity per row; a staged source is text
+    floats, nested_floats = _float_columns(con, relation)
+    sql = ordered_sql(
+        relation, filters, presorted=presorted, fill_ts=bool(null_ts), float_columns=floats
+    )
     named = {"run_id": run_id, "dataset": src.dataset}
-    stats_sql = ordered_sql(relation, filters, final=False, **opts)
+    stats_sql = ordered_sql(
+        relation, filters, final=False, presorted=presorted, fill_ts=bool(null_ts)
+    )
     total = 0
     for is_raw, reason, n in con.execute(
         f"SELECT is_raw, raw_reason, count(*) FROM ({stats_sql}) GROUP BY ALL"
@@ -523,7 +552,6 @@ def replay(
         disable=not progress,
     )
     task = bar.add_task("replay", total=total, completed=skip, rate=0.0)
-    check_nonfinite = src.kind == "parquet"  # typed doubles: DuckDB writes NaN/Infinity bare
     produce = producer.produce
     pending = acks.pending
     batches: _ReadAhead | None = None
@@ -540,7 +568,8 @@ def replay(
                 text = batch.column(4)
                 # bytes, not str: no UTF-8 decode here and no encode again in produce()
                 values: list[Any] = text.cast(pa.binary()).to_pylist()
-                for i in _suspects(text, check_nonfinite):
+                flags = batch.column(5) if floats else nested_floats
+                for i in _suspects(text, flags):
                     values[i], became = safe_value(values[i].decode(), files[i], rows[i])
                     if became:
                         rej = summary.rows_rejected

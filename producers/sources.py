@@ -225,19 +225,26 @@ def _csv_pass(
             raise _BlockTooSmall(1) from None
         raise SourceError(f"{path}: unreadable: {e}") from e
     next_row = 1
+    # skipped rows reported but not placed yet: the reader parses blocks ahead, so the
+    # handler may report rows of a block beyond the batch being numbered
+    unplaced: list[BadRow] = []
     try:
         for batch in reader:
-            bad_here = sorted(b for b in bad if b[0] >= next_row)
+            unplaced = sorted(unplaced + [b for b in bad if b[0] >= next_row])
             bad.clear()
-            # valid rows take the numbers not used by the rows skipped in this stretch
+            # valid rows take the numbers not used by the skipped rows
             rows: list[int] = []
-            skip = {b[0] for b in bad_here}
+            skip = {b[0] for b in unplaced}
             r = next_row
             while len(rows) < batch.num_rows:
                 if r not in skip:
                     rows.append(r)
                 r += 1
-            next_row = max(r, max(skip, default=0) + 1)
+            while r in skip:  # skipped rows right after the batch belong to it too
+                r += 1
+            next_row = r
+            bad_here = [b for b in unplaced if b[0] < r]
+            unplaced = [b for b in unplaced if b[0] >= r]
             good, undecodable = _decode_batch(batch, path, rows, encoding, delimiter)
             yield good
             if undecodable or bad_here:
@@ -246,8 +253,9 @@ def _csv_pass(
         if "straddl" in str(e):
             raise _BlockTooSmall(next_row) from None
         raise SourceError(f"{path}: unreadable near row {next_row}: {e}") from e
-    if bad:
-        yield _bad_rows_batch(path, sorted(bad))
+    rest = sorted(unplaced + [b for b in bad if b[0] >= next_row])
+    if rest:
+        yield _bad_rows_batch(path, rest)
 
 
 def _decode_batch(

@@ -65,10 +65,10 @@ def _expected(table: pa.Table) -> list[tuple[str, int]]:
     return [(r["_file"], r["_row"]) for _, r in sorted(out, key=lambda x: x[0])]
 
 
-def _run(table: pa.Table, **opts: bool) -> list[tuple[str, int]]:
+def _run(table: pa.Table, presorted: bool = False, fill_ts: bool = True) -> list[tuple[str, int]]:
     con = duckdb.connect()
     con.register("t", table)
-    sql = ordered_sql("SELECT * FROM t", Filters(), **opts)
+    sql = ordered_sql("SELECT * FROM t", Filters(), presorted=presorted, fill_ts=fill_ts)
     return [
         (f, r) for _, _, f, r, _ in con.execute(sql, {"run_id": "r", "dataset": "d"}).fetchall()
     ]

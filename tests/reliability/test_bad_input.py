@@ -323,6 +323,7 @@ def test_replay_parquet_nonfinite_and_huge(topic_settings: Settings, tmp_path: P
     cols = {c: t.column(c).to_pylist() for c in t.column_names}
     cols["mbytes_scanned"][2] = math.nan
     cols["feature_fingerprint"][5] = "e" * 2_000_000  # twice Kafka's message limit
+    cols["mbytes_spilled"][7] = -math.inf
     path = tmp_path / "typed.parquet"
     pq.write_table(pa.table(cols, schema=t.schema), path)
     s = replay(str(path), topic_settings, progress=False)
@@ -335,6 +336,8 @@ def test_replay_parquet_nonfinite_and_huge(topic_settings: Settings, tmp_path: P
         "invalid_number",
         "mbytes_scanned",
     )
+    assert vals[8]["mbytes_spilled"] == "-Infinity"
+    assert _dead(vals[8])["field"] == "mbytes_spilled"
     big = vals[6]
     assert big["_error"]["reason"] == "field_too_large" and big["feature_fingerprint"] is None
     assert (
@@ -455,3 +458,14 @@ def test_experiment_on_bad_rows_reconciles_exactly(
         assert list(dup["row"]) == [dup_row]
     finally:
         wh.close()
+
+
+def test_suspects_from_the_flag_column_or_the_text() -> None:
+    """Rows safe_value must see: flagged by the SQL (typed floats), found in the JSON text
+    (a float nested in another type), or too large; none otherwise."""
+    from producers.replay import _suspects
+
+    texts = pa.array(['{"a": 1}', '{"a": NaN}', '{"b": "x"}', "{" + " " * MAX_ROW_BYTES + "}"])
+    assert _suspects(texts, pa.array([False, True, False, False])) == [1, 3]
+    assert _suspects(texts, True) == [1, 3]
+    assert _suspects(texts, False) == [3]
