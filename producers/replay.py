@@ -37,6 +37,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from common.contract import REDSET_COLUMNS, row_location
+from common.handoff import put_until_stopped
 from common.kafka_config import producer_config
 from common.settings import Settings
 from common.topics import ensure_topics
@@ -230,14 +231,15 @@ def safe_value(value: str, file: str, row: int) -> tuple[str, str | None]:
     return json.dumps(out), "field_too_large"
 
 
-def _suspects(values: pa.Array, nonfinite: pa.Array | bool) -> list[int]:
+def _suspects(values: pa.Array, flagged: pa.Array | None, search_text: bool) -> list[int]:
     """Indices of the JSON values :func:`safe_value` must see (vectorized: the per-row
-    loop pays nothing when a batch has none). ``nonfinite``: the SQL's flag column, or
-    True to search the JSON text (a float nested in another type), or False."""
+    loop pays nothing when a batch has none). ``flagged``: the SQL's ``nonfinite`` column
+    (typed float columns); ``search_text``: look for NaN/Infinity in the JSON text too (a
+    float nested in another type)."""
     flag = pc.greater(pc.binary_length(values), MAX_ROW_BYTES)
-    if isinstance(nonfinite, pa.Array):
-        flag = pc.or_(flag, nonfinite)
-    elif nonfinite and _may_hold_nonfinite(values):
+    if flagged is not None:
+        flag = pc.or_(flag, flagged)
+    if search_text and _may_hold_nonfinite(values):
         nan = pc.or_(pc.match_substring(values, "NaN"), pc.match_substring(values, "Infinity"))
         flag = pc.or_(flag, nan)
     if not pc.any(flag).as_py():
@@ -295,16 +297,18 @@ class _Acks:
 
     STATS_MS = 50
 
-    def __init__(self, topic: str, first: int) -> None:
+    def __init__(self, topic: str) -> None:
         self.topic = topic
         self.pending: list[collections.deque[int]] = []
-        self.produced = first  # highest sequence handed to the producer
+        self.produced = 0  # highest sequence handed to the producer
         self.acked = 0
         self._acked_ids: list[int] = []
         self.error: str | None = None
 
-    def start(self, partitions: int) -> None:
+    def start(self, partitions: int, first: int) -> None:
+        """Track ``partitions``; sequences after ``first`` (rows skipped on resume)."""
         self.pending = [collections.deque() for _ in range(partitions)]
+        self.produced = first
         self._acked_ids = [0] * partitions
 
     def config(self) -> dict[str, Any]:
@@ -368,13 +372,7 @@ class _ReadAhead:
         self._thread.start()
 
     def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(self._q, item, self._stop, 0.1)
 
     def _run(self, reader: pa.RecordBatchReader) -> None:
         try:
@@ -516,7 +514,7 @@ def replay(
     summary.rows_read = total
 
     ensure_topics(settings, [topic])
-    acks = _Acks(topic, skip)
+    acks = _Acks(topic)
     conf = producer_config(settings)
     conf.update(
         {
@@ -530,10 +528,9 @@ def replay(
     producer = Producer(conf)
     md = producer.list_topics(topic, timeout=settings.connect_timeout_s)
     partitions = len(md.topics[topic].partitions)
-    acks.start(partitions)
     skip = checkpoint.rebase(skip, md.cluster_id, settings.bootstrap_servers)
     summary.resumed_from = skip
-    acks.produced = skip
+    acks.start(partitions, skip)
     h_run, h_dataset = ("run_id", run_id.encode()), ("dataset", src.dataset.encode())
     key_cache: dict[str | None, tuple[bytes | None, int]] = {}
     paced = bool(speed or rate)
@@ -568,8 +565,8 @@ def replay(
                 text = batch.column(4)
                 # bytes, not str: no UTF-8 decode here and no encode again in produce()
                 values: list[Any] = text.cast(pa.binary()).to_pylist()
-                flags = batch.column(5) if floats else nested_floats
-                for i in _suspects(text, flags):
+                flagged = batch.column(5) if floats else None
+                for i in _suspects(text, flagged, nested_floats):
                     values[i], became = safe_value(values[i].decode(), files[i], rows[i])
                     if became:
                         rej = summary.rows_rejected

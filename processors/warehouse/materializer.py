@@ -44,6 +44,7 @@ from confluent_kafka import (
 from common.broker import BrokerError
 from common.broker_identity import StoredOffset, decide_offsets, is_embedded_cluster
 from common.contract import FLEET
+from common.handoff import put_until_stopped
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
 from processors.warehouse.store import Warehouse
@@ -414,9 +415,9 @@ class Materializer:
                 msgs = [m for m in consumer.consume(self.batch_size, 0.2) if m.error() is None]
                 if msgs:
                     self._mark_reachable()
-                _put(out, msgs or None, halt)
+                put_until_stopped(out, msgs or None, halt)
         except BaseException as e:
-            _put(out, e, halt)
+            put_until_stopped(out, e, halt)
         finally:
             consumer.close()
             self._assigned.clear()
@@ -436,7 +437,7 @@ class Materializer:
                 parsed = self.prepare(item) if isinstance(item, list) else item
             except BaseException as e:
                 parsed = e
-            _put(out, parsed, halt)
+            put_until_stopped(out, parsed, halt)
 
     def start_background(self) -> threading.Thread:
         def _target() -> None:
@@ -460,16 +461,6 @@ class Materializer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
-
-
-def _put(q: queue.Queue[Any], item: Any, halt: threading.Event) -> None:
-    """Put, waiting 0.2 s at a time so a halted pipeline never blocks."""
-    while not halt.is_set():
-        try:
-            q.put(item, timeout=0.2)
-            return
-        except queue.Full:
-            continue
 
 
 class _KafkaLog:

@@ -130,8 +130,8 @@ def test_acked_upto_is_the_contiguous_prefix(
     and any grouping into statistics reports; acked_upto is always the highest s with
     every sequence <= s acknowledged."""
     first = 10  # resumed run: sequences start after 10
-    acks = _Acks("raw", first)
-    acks.start(partitions)
+    acks = _Acks("raw")
+    acks.start(partitions, first)
     queues: list[list[int]] = [[] for _ in range(partitions)]
     for i, p in enumerate(parts, start=first + 1):
         acks.pending[p % partitions].append(i)
@@ -160,8 +160,8 @@ def test_acked_upto_is_the_contiguous_prefix(
 def test_a_delivery_error_freezes_progress() -> None:
     """After a failed message, later acknowledgements on its partition may sit behind a
     gap: the checkpoint must not move past the failure."""
-    acks = _Acks("raw", 0)
-    acks.start(2)
+    acks = _Acks("raw")
+    acks.start(2, 0)
     for seq, p in enumerate([0, 1, 0, 1, 0], start=1):
         acks.pending[p].append(seq)
     acks.produced = 5

@@ -462,10 +462,16 @@ def test_experiment_on_bad_rows_reconciles_exactly(
 
 def test_suspects_from_the_flag_column_or_the_text() -> None:
     """Rows safe_value must see: flagged by the SQL (typed floats), found in the JSON text
-    (a float nested in another type), or too large; none otherwise."""
+    (a float nested in another type), both at once, or too large; none otherwise."""
     from producers.replay import _suspects
 
-    texts = pa.array(['{"a": 1}', '{"a": NaN}', '{"b": "x"}', "{" + " " * MAX_ROW_BYTES + "}"])
-    assert _suspects(texts, pa.array([False, True, False, False])) == [1, 3]
-    assert _suspects(texts, True) == [1, 3]
-    assert _suspects(texts, False) == [3]
+    texts = pa.array(
+        ['{"a": 1}', '{"a": NaN}', '{"b": "x"}', "{" + " " * MAX_ROW_BYTES + "}",
+         '{"l": [Infinity]}']
+    )  # fmt: skip
+    sql_flags = pa.array([False, True, False, False, False])
+    assert _suspects(texts, sql_flags, search_text=False) == [1, 3]
+    assert _suspects(texts, None, search_text=True) == [1, 3, 4]
+    assert _suspects(texts, None, search_text=False) == [3]
+    # a typed float column and a float nested in a list in the same source: both found
+    assert _suspects(texts, pa.array([False, False, False, False, False]), True) == [1, 3, 4]
