@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -29,9 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -59,13 +62,15 @@ class BrokerChanged(Exception):
     reconnects and checks the stored offsets again)."""
 
 
+#: the fields read from a clean record (its ``arrival_timestamp`` text is rebuilt from
+#: ``arrival_us``, so it is not parsed)
 _CLEAN_SCHEMA = pa.schema(
     [
         ("query_key", pa.string()), ("run_id", pa.string()), ("dataset", pa.string()),
         ("file", pa.string()), ("row", pa.int64()), ("cluster", pa.string()),
         ("cluster_kind", pa.string()), ("instance_id", pa.int64()), ("cluster_size", pa.int64()),
         ("user_id", pa.int64()), ("database_id", pa.int64()), ("query_id", pa.int64()),
-        ("arrival_timestamp", pa.string()), ("arrival_us", pa.int64()),
+        ("arrival_us", pa.int64()),
         ("compile_duration_ms", pa.int64()), ("queue_duration_ms", pa.int64()),
         ("execution_duration_ms", pa.int64()), ("total_duration_ms", pa.int64()),
         ("feature_fingerprint", pa.string()), ("was_aborted", pa.bool_()), ("was_cached", pa.bool_()),
@@ -127,16 +132,50 @@ class Batch:
     cluster_id: str | None = None
 
 
+_DUCK_TYPES = {
+    pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN", pa.list_(pa.int64()): "BIGINT[]",
+}  # fmt: skip
+#: a scratch directory in memory where there is one (DuckDB's reader reads files)
+_SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+_parse_db: duckdb.DuckDBPyConnection | None = None
+_parse_db_lock = threading.Lock()
+
+
+def _parse_connection() -> duckdb.DuckDBPyConnection:
+    """A private single-threaded in-memory DuckDB for parsing, apart from the warehouse (its
+    threads serve the writes and the readers; one thread parses with the least CPU)."""
+    global _parse_db
+    with _parse_db_lock:
+        if _parse_db is None:
+            _parse_db = duckdb.connect(config={"threads": 1})
+        return _parse_db.cursor()
+
+
 def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
-    data = b"\n".join(values)
-    # 1 MiB blocks let pyarrow parse on every core (one block per batch is 2x slower); a
-    # block must hold the longest message
-    block = max(1 << 20, max((len(v) for v in values), default=0) + 2)
-    return pj.read_json(
-        pa.BufferReader(data),
-        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-        read_options=pj.ReadOptions(block_size=block, use_threads=True),
-    )
+    """Newline-delimited JSON messages -> an Arrow table of ``schema`` (unknown fields
+    ignored, missing ones NULL), parsed by DuckDB's JSON reader: measured here, 1.6 s of
+    CPU per 600 k clean records against 3.3-3.8 s for pyarrow's reader."""
+    if not values:
+        return schema.empty_table()
+    columns = ", ".join(f"'{f.name}': '{_DUCK_TYPES[f.type]}'" for f in schema)
+    fd, path = tempfile.mkstemp(prefix="materialize-", suffix=".ndjson", dir=_SCRATCH)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\n".join(values))
+        longest = max(len(v) for v in values)
+        cur = _parse_connection()
+        try:
+            table = cur.sql(
+                f"""SELECT * FROM read_json('{path}', format = 'newline_delimited',
+                    records = true, columns = {{{columns}}},
+                    maximum_object_size = {max(longest + 1, 1 << 24)})"""
+            ).to_arrow_table()
+        finally:
+            cur.close()
+    finally:
+        os.unlink(path)
+    return table.cast(schema)
 
 
 class Materializer:
@@ -259,12 +298,17 @@ class Materializer:
     # -- writing -----------------------------------------------------------------------
     def prepare(self, msgs: list[Message]) -> Batch:
         """Parse one batch (no database access; runs beside the previous batch's write)."""
+        # a consumer hands each partition's messages over in offset order, so the last one of
+        # a partition gives its next offset (were it not, a lower offset would be stored and
+        # some messages read again, which the writers' keys absorb: never a loss)
+        offsets = {(m.topic(), m.partition()): m.offset() + 1 for m in msgs}
+        topics = {t for t, _ in offsets}
         by_topic: dict[str, list[Message]] = defaultdict(list)
-        offsets: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            t = m.topic()
-            by_topic[self.full[t]].append(m)
-            offsets[(t, m.partition())] = max(offsets.get((t, m.partition()), 0), m.offset() + 1)
+        if len(topics) == 1:
+            by_topic[self.full[topics.pop()]] = msgs
+        else:
+            for m in msgs:
+                by_topic[self.full[m.topic()]].append(m)
         return Batch(
             payloads={lg: _WRITERS[lg][0](ms) for lg, ms in by_topic.items()},
             counts={lg: len(ms) for lg, ms in by_topic.items()},
@@ -492,57 +536,78 @@ def _apply_raw(cur: Any, t: pa.Table) -> int:
     return int(t.num_rows)
 
 
-def _prep_clean(ms: list[Message]) -> pa.Table:
-    return _json_table([m.value() for m in ms], _CLEAN_SCHEMA)
+def _prep_clean(ms: list[Message]) -> NewRecords:
+    return unique_records(_json_table([m.value() for m in ms], _CLEAN_SCHEMA), _CLEAN_ID)
+
+
+@dataclass
+class NewRecords:
+    """A batch of one of the big tables, one row per identity (the first occurrence kept),
+    with its arrival range: prepared on the parse thread so that the writer's statement is
+    a bare anti-join (a DISTINCT ON there was half of the writer's time)."""
+
+    table: pa.Table
+    #: (min, max) arrival_us, or None when an arrival is NULL or the batch is empty
+    arrival_range: tuple[int, int] | None
+
+
+def unique_records(t: pa.Table, identity: Sequence[str]) -> NewRecords:
+    """``t`` without its repeated identities (NULL equals NULL, as in the anti-join)."""
+    ids = t.select(list(identity)).append_column("_i", pa.array(np.arange(t.num_rows)))
+    first = ids.group_by(list(identity), use_threads=False).aggregate([("_i", "min")])
+    if first.num_rows < t.num_rows:
+        t = t.take(np.sort(first.column("_i_min").to_numpy()))
+    arrival = t.column("arrival_us")
+    span = None
+    if arrival.null_count == 0 and len(arrival):
+        lo, hi = pc.min_max(arrival).values()
+        span = (int(lo.as_py()), int(hi.as_py()))
+    return NewRecords(t, span)
 
 
 def _insert_new(
-    cur: Any, table: str, batch: pa.Table, identity: Sequence[str], select: str
+    cur: Any, table: str, batch: NewRecords, identity: Sequence[str], select: str
 ) -> None:
-    """Append the batch's records that ``table`` does not hold yet (one per identity).
+    """Append the batch's records that ``table`` does not hold yet.
 
     ``identity`` ends with ``arrival_us``, which a record's source row fixes: a re-emitted
     record has the same one, so the anti-join only reads the table's rows within the
     batch's arrival range (zone maps skip the rest) instead of keeping an index current.
     ``select``: the SELECT list over the batch (as ``b``)."""
     name = f"b_{table}"
-    cur.register(name, batch)
-    arrival = batch.column("arrival_us")
+    cur.register(name, batch.table)
     near = "TRUE"
-    if arrival.null_count == 0 and len(arrival):
-        lo, hi = pc.min_max(arrival).values()
-        near = f"arrival_us BETWEEN {int(lo.as_py())} AND {int(hi.as_py())}"
+    if batch.arrival_range is not None:
+        near = "arrival_us BETWEEN {} AND {}".format(*batch.arrival_range)
     on = " AND ".join(f"seen.{c} IS NOT DISTINCT FROM b.{c}" for c in identity)
     cols = ", ".join(identity)
     cur.execute(
-        f"""INSERT INTO {table} BY NAME
-            SELECT DISTINCT ON ({", ".join(f"b.{c}" for c in identity)}) {select}
+        f"""INSERT INTO {table} BY NAME SELECT {select}
             FROM {name} AS b ANTI JOIN (SELECT {cols} FROM {table} WHERE {near}) AS seen ON {on}"""
     )
     cur.unregister(name)
 
 
+_CLEAN_ID = ("query_key", "arrival_us")
+_FLAT_ID = ("query_key", "table_id", "access", "arrival_us")
 _CLEAN_SELECT = (
-    ", ".join(f'b."{f.name}"' for f in _CLEAN_SCHEMA if f.name != "arrival_timestamp")
+    ", ".join(f'b."{f.name}"' for f in _CLEAN_SCHEMA)
     + ", make_timestamp(b.arrival_us) AS arrival_timestamp, now() AS loaded_at"
 )
 
 
-def _apply_clean(cur: Any, t: pa.Table) -> int:
-    _insert_new(cur, "clean_queries", t, ("query_key", "arrival_us"), _CLEAN_SELECT)
-    return int(t.num_rows)
+def _apply_clean(cur: Any, t: NewRecords) -> int:
+    _insert_new(cur, "clean_queries", t, _CLEAN_ID, _CLEAN_SELECT)
+    return int(t.table.num_rows)
 
 
-def _prep_flat(ms: list[Message]) -> pa.Table:
-    return _json_table([m.value() for m in ms], _FLAT_SCHEMA)
+def _prep_flat(ms: list[Message]) -> NewRecords:
+    return unique_records(_json_table([m.value() for m in ms], _FLAT_SCHEMA), _FLAT_ID)
 
 
-def _apply_flat(cur: Any, t: pa.Table) -> int:
-    _insert_new(
-        cur, "flattened", t, ("query_key", "table_id", "access", "arrival_us"),
-        "b.*, now() AS loaded_at",
-    )  # fmt: skip
-    return int(t.num_rows)
+def _apply_flat(cur: Any, t: NewRecords) -> int:
+    _insert_new(cur, "flattened", t, _FLAT_ID, "b.*, now() AS loaded_at")
+    return int(t.table.num_rows)
 
 
 def _prep_dead(ms: list[Message]) -> list[list[Any]]:

@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.warehouse.materializer import _insert_new
+from processors.warehouse.materializer import _insert_new, unique_records
 from processors.warehouse.store import Warehouse, migrations
 
 # (query number, arrival): a record's arrival is fixed by its source row, so a re-emission
@@ -35,7 +35,8 @@ def test_each_identity_lands_once_whatever_the_batches(
     con = duckdb.connect()
     con.execute("CREATE TABLE t (query_key VARCHAR, arrival_us BIGINT, v BIGINT)")
     for records in batches:
-        _insert_new(con, "t", _batch(records), ("query_key", "arrival_us"), "b.*")
+        ident = ("query_key", "arrival_us")
+        _insert_new(con, "t", unique_records(_batch(records), ident), ident, "b.*")
     got = sorted(con.execute("SELECT query_key, arrival_us, v FROM t").fetchall())
     want = sorted({(f"r/c/{q}", a * 1_000_000, q * 10 + a) for rs in batches for q, a in rs})
     assert got == want
@@ -47,9 +48,24 @@ def test_null_arrival_still_deduplicated() -> None:
     b = pa.table(
         {"query_key": ["a", "b"], "arrival_us": pa.array([None, 5], pa.int64()), "v": [1, 2]}
     )
+    ident = ("query_key", "arrival_us")
     for _ in range(3):
-        _insert_new(con, "t", b, ("query_key", "arrival_us"), "b.*")
+        _insert_new(con, "t", unique_records(b, ident), ident, "b.*")
     assert con.execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_unique_records_keeps_the_first_of_each_identity() -> None:
+    b = pa.table(
+        {
+            "query_key": ["a", "b", "a", None, None, "b"],
+            "arrival_us": pa.array([1, 1, 1, None, None, 2], pa.int64()),
+            "v": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    got = unique_records(b, ("query_key", "arrival_us"))
+    assert got.table.column("v").to_pylist() == [1, 2, 4, 6]
+    assert got.arrival_range is None  # a NULL arrival: no range to narrow the anti-join
+    assert unique_records(b.slice(0, 3), ("query_key", "arrival_us")).arrival_range == (1, 1)
 
 
 def test_migration_keeps_rows_and_drops_the_index(tmp_path: object) -> None:
