@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,29 @@ def section(
     console.print(f"  done in {time.monotonic() - t0:.1f} s")
 
 
+#: a broker for one measurement (see :func:`fresh_brokers`)
+Fresh = Callable[[], contextlib.AbstractContextManager[Settings]]
+
+
+def fresh_brokers(base: Settings, running: Settings) -> Fresh:
+    """Brokers for measurements that must not inherit each other's load: a new embedded
+    broker each time when the bench runs its own (it keeps every message in memory and
+    slows as they accumulate, which favoured whatever was measured first), else the
+    configured one."""
+
+    @contextlib.contextmanager
+    def fresh() -> Iterator[Settings]:
+        if base.embedded:
+            with broker_for(base) as s:
+                yield s
+        else:
+            yield running
+
+    return fresh
+
+
 # --- sections --------------------------------------------------------------------------
-def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, Any]]:
+def bench_replay(fresh: Fresh, parquet: str, rows: int) -> dict[str, dict[str, Any]]:
     import duckdb
     from confluent_kafka import Producer
 
@@ -109,7 +130,7 @@ def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, An
 
     # the exact messages the replay sends, pre-encoded
     con = duckdb.connect()
-    rel = stage(con, resolve(parquet, s.run_dir))
+    rel = stage(con, resolve(parquet, str(Path(parquet).parent)))
     rows_out = con.execute(
         ordered_sql(rel, Filters()), {"run_id": "bench", "dataset": "bench"}
     ).fetchall()
@@ -117,27 +138,30 @@ def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, An
 
     def bare(msgs: list[tuple[Any, ...]], headers: bool) -> float:
         """Produce the pre-encoded messages, nothing else: rows/s."""
-        base = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
-        ensure_topics(base, [base.topic("raw")])
-        p = Producer(
-            {
-                **producer_config(base),
-                "linger.ms": 20,
-                "batch.num.messages": 10000,
-                "queue.buffering.max.messages": 50000,
-            }
-        )
-        topic = base.topic("raw")
-        t0 = time.perf_counter()
-        for key, ts, value, hdrs in msgs:
-            while True:
-                try:
-                    p.produce(topic, value, key, timestamp=ts, headers=hdrs if headers else None)
-                    break
-                except BufferError:
-                    p.poll(0.05)
-        p.flush(60)
-        return len(msgs) / (time.perf_counter() - t0)
+        with fresh() as s:
+            base = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+            ensure_topics(base, [base.topic("raw")])
+            p = Producer(
+                {
+                    **producer_config(base),
+                    "linger.ms": 20,
+                    "batch.num.messages": 10000,
+                    "queue.buffering.max.messages": 50000,
+                }
+            )
+            topic = base.topic("raw")
+            t0 = time.perf_counter()
+            for key, ts, value, hdrs in msgs:
+                while True:
+                    try:
+                        p.produce(
+                            topic, value, key, timestamp=ts, headers=hdrs if headers else None
+                        )
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+            p.flush(60)
+            return len(msgs) / (time.perf_counter() - t0)
 
     # the same messages as the replay's: key, value, timestamp and its four headers
     msgs = [
@@ -149,12 +173,12 @@ def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, An
     same = bare(msgs, headers=True)
     no_headers = bare(msgs, headers=False)
     del msgs
-    parquet_rate, parquet_wall, parquet_peak = _replay_process(s, parquet)
+    parquet_rate, parquet_wall, parquet_peak = _replay_process(fresh, parquet)
     csv = str(Path(parquet).with_suffix(".csv"))
     con = duckdb.connect()
     con.execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}' (FORMAT CSV, HEADER)")
     con.close()
-    csv_rate, csv_wall, csv_peak = _replay_process(s, csv)
+    csv_rate, csv_wall, csv_peak = _replay_process(fresh, csv)
     return {
         "produce_baseline_rows_per_s": metric(same, "rows/s (same messages, with headers)"),
         "produce_no_headers_rows_per_s": metric(no_headers, "rows/s (without the headers)"),
@@ -167,23 +191,24 @@ def bench_replay(s: Settings, parquet: str, rows: int) -> dict[str, dict[str, An
     }
 
 
-def _replay_process(s: Settings, source: str) -> tuple[float, float, float]:
+def _replay_process(fresh: Fresh, source: str) -> tuple[float, float, float]:
     """Run the replay CLI as its own process (so its RSS is its own): (rows/s while
     sending, as the replay's summary says; rows/s over the process's whole life, with
     interpreter start, reading/staging the file and the order check; peak MB)."""
-    rs = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "producers.replay", source, "--json", "--no-progress"],
-        env=rs.to_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    peak = 0.0
-    ps = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            peak = max(peak, ps.memory_info().rss / 2**20)
-        time.sleep(0.05)
-    wall = time.perf_counter() - t0
+    with fresh() as s:
+        rs = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "producers.replay", source, "--json", "--no-progress"],
+            env=rs.to_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        peak = 0.0
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, ps.memory_info().rss / 2**20)
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
     out = proc.stdout.read().decode() if proc.stdout else ""
     if proc.returncode != 0:
         raise RuntimeError(f"replay of {source} exited {proc.returncode}")
@@ -307,7 +332,12 @@ def _clean_messages(rows: int) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def bench_materializer(s: Settings, rows: int) -> dict[str, dict[str, Any]]:
+def bench_materializer(fresh: Fresh, rows: int, work: Path) -> dict[str, dict[str, Any]]:
+    with fresh() as s:
+        return _materialize(s, rows, work)
+
+
+def _materialize(s: Settings, rows: int, work: Path) -> dict[str, dict[str, Any]]:
     from confluent_kafka import Producer
 
     from common.kafka_config import producer_config
@@ -339,13 +369,32 @@ def bench_materializer(s: Settings, rows: int) -> dict[str, dict[str, Any]]:
         n += len(c.consume(10000, 1.0))
     consume = n / (time.perf_counter() - t0)
     c.close()
-    wh = Warehouse.open(":memory:")
-    mat = Materializer(ms, wh, topics=["clean"], batch_size=20000)
-    t0 = time.perf_counter()
-    mat.run(until=lambda: sum(mat.stats.rows.values()) >= len(msgs))
-    rate = len(msgs) / (time.perf_counter() - t0)
-    wh.close()
-    return {"materialize_rows_per_s": metric(rate, "rows/s", consume)}
+
+    def rate(db: str, threads: int | None) -> float:
+        """Start a materializer on an empty warehouse; rows/s until every message is in."""
+        wh = Warehouse.open(db, threads=threads)
+        mat = Materializer(ms, wh, topics=["clean"], batch_size=20000)
+        t0 = time.perf_counter()
+        mat.run(until=lambda: sum(mat.stats.rows.values()) >= len(msgs))
+        r = len(msgs) / (time.perf_counter() - t0)
+        if wh.scalar("SELECT count(*) FROM clean_queries") != len(msgs):
+            raise RuntimeError("the materializer did not write every message once")
+        wh.close()
+        return r
+
+    # the standalone materializer's setup (`python -m processors.warehouse materialize`,
+    # `make experiment`): one DuckDB thread
+    memory = rate(":memory:", 1)
+    file = rate(str(work / "materialize.duckdb"), 1)
+    # the dashboards' process: DuckDB's default threads (it also serves the queries)
+    serving = rate(":memory:", None)
+    return {
+        "materialize_rows_per_s": metric(memory, "rows/s (:memory:, 1 DuckDB thread)", consume),
+        "materialize_file_rows_per_s": metric(file, "rows/s (DuckDB file, 1 thread)", consume),
+        "materialize_serving_rows_per_s": metric(
+            serving, "rows/s (:memory:, default threads)", consume
+        ),
+    }
 
 
 def _watcher(
@@ -451,7 +500,7 @@ def bench_freshness_e2e(
     ensure_topics(fs)
     n = int(rate * seconds)
     con = duckdb.connect()
-    rel = stage(con, resolve(parquet, s.run_dir))
+    rel = stage(con, resolve(parquet, str(Path(parquet).parent)))
     msgs = con.execute(
         ordered_sql(rel, Filters(limit=n)), {"run_id": "fresh", "dataset": "bench"}
     ).fetchall()
@@ -676,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     notes: list[str] = []
     with Peak() as peak, broker_for(settings) as s:
+        fresh = fresh_brokers(settings, s)
         from producers.synthetic import SyntheticSpec, write
 
         parquet = str(work / "bench.parquet")
@@ -683,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         write(SyntheticSpec(rows=rows, seed=42, clusters=24, days=30), parquet)
         if "replay" not in skip:
             section(
-                "replay vs bare produce", lambda: bench_replay(s, parquet, rows), results, notes
+                "replay vs bare produce", lambda: bench_replay(fresh, parquet, rows), results, notes
             )
         if "chain" not in skip:
             chain_parquet = str(work / "chain.parquet")
@@ -709,7 +759,10 @@ def main(argv: list[str] | None = None) -> int:
             section(f"chain ({chain_rows:,} rows) vs passthrough", chain, results, notes)
         if "materialize" not in skip:
             section(
-                "materializer", lambda: bench_materializer(s, min(rows, 200_000)), results, notes
+                "materializer",
+                lambda: bench_materializer(fresh, min(rows, 500_000), work),
+                results,
+                notes,
             )
         if "freshness" not in skip:
             section(

@@ -167,7 +167,9 @@ def run_experiment(
     if not settings.topic_prefix:
         settings = settings.with_(topic_prefix=f"exp-{run_id}.")
     ensure_topics(settings)
-    wh = Warehouse.open(db)
+    # this process only writes (and reads the reconciliation at the end): one DuckDB thread
+    # leaves the cores to consuming, parsing, the chain and the broker
+    wh = Warehouse.open(db, threads=1)
     # the chain's producers get a generous delivery timeout: on a loaded 2-core machine the
     # embedded broker can take longer than the fail-fast default to acknowledge
     chain = settings.with_(message_timeout_ms=max(settings.message_timeout_ms, 90_000))

@@ -26,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--db", required=True)
     m.add_argument("--topics", default=",".join(ALL_TOPICS), help="comma-separated logical topics")
     m.add_argument("--until-idle", type=float, help="stop after this many seconds without input")
+    m.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="DuckDB threads (default 1: this process only writes, and one thread leaves the "
+        "other core to consuming and parsing; 0 = one per core)",
+    )
     Settings.add_arguments(m)
     e = sub.add_parser("export", help="write a view or table to .parquet or .csv")
     e.add_argument("name")
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             with broker_for(settings) as s:
-                wh = Warehouse.open(args.db)
+                wh = Warehouse.open(args.db, threads=args.threads or None)
                 mat = Materializer(
                     s, wh, topics=[t.strip() for t in args.topics.split(",") if t.strip()]
                 )

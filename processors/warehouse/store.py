@@ -40,10 +40,16 @@ class Warehouse:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str, read_only: bool = False) -> Warehouse:
+    def open(cls, path: str, read_only: bool = False, threads: int | None = None) -> Warehouse:
+        """``threads``: DuckDB's worker threads (default: one per core). A process that only
+        writes is faster with 1 on this 2-core machine: the consumer, the parser and the
+        broker need the other core, and one thread appends with less CPU per row."""
         if path != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(path, read_only=read_only)
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if threads is None else {"threads": threads}
+        )
+        con = duckdb.connect(path, read_only=read_only, config=config)
         wh = cls(con, path, read_only)
         if not read_only:
             wh.migrate()
