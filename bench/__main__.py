@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,12 +70,36 @@ class Peak:
 
 
 def metric(
-    value: float | None, unit: str, baseline: float | None = None, higher_is_better: bool = True
+    value: float | None,
+    unit: str,
+    baseline: float | None = None,
+    higher_is_better: bool = True,
+    runs: list[float] | None = None,
 ) -> dict[str, Any]:
+    """One reported figure; with ``runs``, ``value`` is their median (and every run is kept)."""
     ratio = None
     if value is not None and baseline:
         ratio = value / baseline if higher_is_better else baseline / value if value else None
-    return {"value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
+    out: dict[str, Any] = {"value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
+    if runs is not None:
+        out["runs"] = runs
+    return out
+
+
+def rounds(n: int, measure: Callable[[], dict[str, float]]) -> dict[str, list[float]]:
+    """``measure`` run ``n`` times (each call measures every variant once, so a slow spell
+    of this shared machine hits all of them alike): name -> the n values, in run order."""
+    out: dict[str, list[float]] = {}
+    for i in range(n):
+        if n > 1:
+            console.print(f"  round {i + 1}/{n}")
+        for name, value in measure().items():
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
 
 
 def pctl(values: list[float], q: float) -> float:
@@ -120,7 +145,7 @@ def fresh_brokers(base: Settings, running: Settings) -> Fresh:
 
 
 # --- sections --------------------------------------------------------------------------
-def bench_replay(fresh: Fresh, parquet: str, rows: int) -> dict[str, dict[str, Any]]:
+def bench_replay(fresh: Fresh, parquet: str, repeat: int) -> dict[str, dict[str, Any]]:
     import duckdb
     from confluent_kafka import Producer
 
@@ -170,24 +195,36 @@ def bench_replay(fresh: Fresh, parquet: str, rows: int) -> dict[str, dict[str, A
         for key, ts, file, row, value in rows_out
     ]  # fmt: skip
     del rows_out
-    same = bare(msgs, headers=True)
-    no_headers = bare(msgs, headers=False)
-    del msgs
-    parquet_rate, parquet_wall, parquet_peak = _replay_process(fresh, parquet)
     csv = str(Path(parquet).with_suffix(".csv"))
     con = duckdb.connect()
     con.execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}' (FORMAT CSV, HEADER)")
     con.close()
-    csv_rate, csv_wall, csv_peak = _replay_process(fresh, csv)
+
+    def measure() -> dict[str, float]:
+        out = {"same": bare(msgs, headers=True), "no_headers": bare(msgs, headers=False)}
+        out["parquet"], out["parquet_wall"], out["parquet_peak"] = _replay_process(fresh, parquet)
+        out["csv"], out["csv_wall"], out["csv_peak"] = _replay_process(fresh, csv)
+        return out
+
+    r = rounds(repeat, measure)
+    same = median(r["same"])
+
+    def m(name: str, unit: str, baseline: float | None = None) -> dict[str, Any]:
+        return metric(median(r[name]), unit, baseline, runs=r[name])
+
     return {
-        "produce_baseline_rows_per_s": metric(same, "rows/s (same messages, with headers)"),
-        "produce_no_headers_rows_per_s": metric(no_headers, "rows/s (without the headers)"),
-        "replay_rows_per_s": metric(parquet_rate, "rows/s (Parquet)", same),
-        "replay_wall_rows_per_s": metric(parquet_wall, "rows/s (Parquet, whole process)", same),
-        "replay_rss_peak_mb": metric(parquet_peak, "MB"),
-        "replay_csv_rows_per_s": metric(csv_rate, "rows/s (CSV)", same),
-        "replay_csv_wall_rows_per_s": metric(csv_wall, "rows/s (CSV, whole process)", same),
-        "replay_csv_rss_peak_mb": metric(csv_peak, "MB"),
+        "produce_baseline_rows_per_s": m("same", "rows/s (same messages, with headers)"),
+        "produce_no_headers_rows_per_s": m("no_headers", "rows/s (without the headers)"),
+        "replay_rows_per_s": m("parquet", "rows/s (Parquet)", same),
+        "replay_wall_rows_per_s": m("parquet_wall", "rows/s (Parquet, whole process)", same),
+        "replay_rss_peak_mb": metric(
+            max(r["parquet_peak"]), "MB (highest run)", runs=r["parquet_peak"]
+        ),
+        "replay_csv_rows_per_s": m("csv", "rows/s (CSV)", same),
+        "replay_csv_wall_rows_per_s": m("csv_wall", "rows/s (CSV, whole process)", same),
+        "replay_csv_rss_peak_mb": metric(
+            max(r["csv_peak"]), "MB (highest run)", runs=r["csv_peak"]
+        ),
     }
 
 
@@ -332,12 +369,14 @@ def _clean_messages(rows: int) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def bench_materializer(fresh: Fresh, rows: int, work: Path) -> dict[str, dict[str, Any]]:
+def bench_materializer(
+    fresh: Fresh, rows: int, work: Path, repeat: int
+) -> dict[str, dict[str, Any]]:
     with fresh() as s:
-        return _materialize(s, rows, work)
+        return _materialize(s, rows, work, repeat)
 
 
-def _materialize(s: Settings, rows: int, work: Path) -> dict[str, dict[str, Any]]:
+def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, dict[str, Any]]:
     from confluent_kafka import Producer
 
     from common.kafka_config import producer_config
@@ -361,17 +400,20 @@ def _materialize(s: Settings, rows: int, work: Path) -> dict[str, dict[str, Any]
 
     from common.kafka_config import consumer_config
 
-    c = Consumer(consumer_config(ms, "bench-consume"))
-    md = c.list_topics(ms.topic("clean"), timeout=10).topics[ms.topic("clean")]
-    c.assign([TopicPartition(ms.topic("clean"), q, 0) for q in md.partitions])
-    n, t0 = 0, time.perf_counter()
-    while n < len(msgs):
-        n += len(c.consume(10000, 1.0))
-    consume = n / (time.perf_counter() - t0)
-    c.close()
+    def consume() -> float:
+        c = Consumer(consumer_config(ms, "bench-consume"))
+        md = c.list_topics(ms.topic("clean"), timeout=10).topics[ms.topic("clean")]
+        c.assign([TopicPartition(ms.topic("clean"), q, 0) for q in md.partitions])
+        n, t0 = 0, time.perf_counter()
+        while n < len(msgs):
+            n += len(c.consume(10000, 1.0))
+        c.close()
+        return n / (time.perf_counter() - t0)
 
     def rate(db: str, threads: int | None) -> float:
         """Start a materializer on an empty warehouse; rows/s until every message is in."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(db)
         wh = Warehouse.open(db, threads=threads)
         mat = Materializer(ms, wh, topics=["clean"], batch_size=20000)
         t0 = time.perf_counter()
@@ -382,18 +424,28 @@ def _materialize(s: Settings, rows: int, work: Path) -> dict[str, dict[str, Any]
         wh.close()
         return r
 
-    # the standalone materializer's setup (`python -m processors.warehouse materialize`,
-    # `make experiment`): one DuckDB thread
-    memory = rate(":memory:", 1)
-    file = rate(str(work / "materialize.duckdb"), 1)
-    # the dashboards' process: DuckDB's default threads (it also serves the queries)
-    serving = rate(":memory:", None)
+    def measure() -> dict[str, float]:
+        return {
+            "consume": consume(),
+            # the standalone materializer's setup (`python -m processors.warehouse
+            # materialize`, `make experiment`): one DuckDB thread
+            "memory": rate(":memory:", 1),
+            "file": rate(str(work / "materialize.duckdb"), 1),
+            # the dashboards' process: DuckDB's default threads (it also serves the queries)
+            "serving": rate(":memory:", None),
+        }
+
+    r = rounds(repeat, measure)
+    base = median(r["consume"])
+
+    def m(name: str, unit: str) -> dict[str, Any]:
+        return metric(median(r[name]), unit, base, runs=r[name])
+
     return {
-        "materialize_rows_per_s": metric(memory, "rows/s (:memory:, 1 DuckDB thread)", consume),
-        "materialize_file_rows_per_s": metric(file, "rows/s (DuckDB file, 1 thread)", consume),
-        "materialize_serving_rows_per_s": metric(
-            serving, "rows/s (:memory:, default threads)", consume
-        ),
+        "materialize_consume_rows_per_s": metric(base, "rows/s (bare consume)", runs=r["consume"]),
+        "materialize_rows_per_s": m("memory", "rows/s (:memory:, 1 DuckDB thread)"),
+        "materialize_file_rows_per_s": m("file", "rows/s (DuckDB file, 1 thread)"),
+        "materialize_serving_rows_per_s": m("serving", "rows/s (:memory:, default threads)"),
     }
 
 
@@ -692,6 +744,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, help="replay rows (default 1,000,000; quick 100,000)")
     ap.add_argument("--view-rows", type=int, help="materialized queries for view/dashboard timing")
     ap.add_argument(
+        "--repeat",
+        type=int,
+        help="rounds of the replay and materializer measurements, reported as medians "
+        "(default 3; quick 1)",
+    )
+    ap.add_argument(
         "--skip",
         default="",
         help="comma-separated sections to skip: replay,chain,materialize,freshness,views,dashboards",
@@ -713,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(json.loads(Path(args.markdown).read_text())))
         return 0
     rows = args.rows or (100_000 if args.quick else 1_000_000)
+    repeat = args.repeat or (1 if args.quick else 3)
     view_rows = args.view_rows or (100_000 if args.quick else 1_000_000)
     # the chain runs ~0.2 k rows/s on the embedded broker: a bigger backlog only lengthens the run
     chain_rows = min(rows, 50_000)
@@ -733,7 +792,10 @@ def main(argv: list[str] | None = None) -> int:
         write(SyntheticSpec(rows=rows, seed=42, clusters=24, days=30), parquet)
         if "replay" not in skip:
             section(
-                "replay vs bare produce", lambda: bench_replay(fresh, parquet, rows), results, notes
+                "replay vs bare produce",
+                lambda: bench_replay(fresh, parquet, repeat),
+                results,
+                notes,
             )
         if "chain" not in skip:
             chain_parquet = str(work / "chain.parquet")
@@ -760,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         if "materialize" not in skip:
             section(
                 "materializer",
-                lambda: bench_materializer(fresh, min(rows, 500_000), work),
+                lambda: bench_materializer(fresh, min(rows, 500_000), work, repeat),
                 results,
                 notes,
             )
@@ -794,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": rows, "view_rows": view_rows,
-                                "metrics": results, "notes": notes}, indent=2))  # fmt: skip
+                                "repeat": repeat, "metrics": results, "notes": notes}, indent=2))  # fmt: skip
     console.print(f"wrote {path}")
     return 0
 

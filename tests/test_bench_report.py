@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.__main__ import markdown_table, metric
+from bench.__main__ import markdown_table, median, metric, rounds
 
 
 def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
@@ -19,3 +19,16 @@ def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
     assert lines[3] == "| `view_p95_ms` | 67.5 | ms | - | - |"
     assert "Machine: cores 2, duckdb 2.0.0." in lines
     assert lines[-1] == "Note: freshness: only 0.8 of rows seen"
+
+
+def test_rounds_interleave_every_variant_and_median_is_middle() -> None:
+    calls: list[str] = []
+
+    def measure() -> dict[str, float]:
+        calls.append("round")
+        return {"a": float(len(calls)), "b": 10.0 * len(calls)}
+
+    r = rounds(3, measure)
+    assert r == {"a": [1.0, 2.0, 3.0], "b": [10.0, 20.0, 30.0]}
+    assert median([5.0, 1.0, 3.0]) == 3.0
+    assert metric(3.0, "rows/s", 2.0, runs=[1.0, 3.0, 5.0])["runs"] == [1.0, 3.0, 5.0]
