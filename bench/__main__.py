@@ -166,12 +166,16 @@ def bench_replay(fresh: Fresh, parquet: str, repeat: int) -> dict[str, dict[str,
         with fresh() as s:
             base = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
             ensure_topics(base, [base.topic("raw")])
+            # the replay's producer settings, without its bookkeeping (delivery reports for
+            # errors only, as the replay asks for them)
             p = Producer(
                 {
                     **producer_config(base),
                     "linger.ms": 20,
                     "batch.num.messages": 10000,
                     "queue.buffering.max.messages": 50000,
+                    "queue.buffering.max.kbytes": 32 * 1024,
+                    "delivery.report.only.error": True,
                 }
             )
             topic = base.topic("raw")
