@@ -178,6 +178,10 @@ def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
     return table.cast(schema)
 
 
+#: messages per consume() call (see Materializer._consume_batch)
+_SLICE = 2000
+
+
 class Materializer:
     def __init__(
         self,
@@ -456,7 +460,7 @@ class Materializer:
                 if now - last_meta > 5.0 or not self._assigned:
                     self._assign_new(consumer)
                     last_meta = now
-                msgs = [m for m in consumer.consume(self.batch_size, 0.2) if m.error() is None]
+                msgs = self._consume_batch(consumer)
                 if msgs:
                     self._mark_reachable()
                 put_until_stopped(out, msgs or None, halt)
@@ -465,6 +469,20 @@ class Materializer:
         finally:
             consumer.close()
             self._assigned.clear()
+
+    def _consume_batch(self, consumer: Consumer) -> list[Message]:
+        """Up to ``batch_size`` messages within 0.2 s, taken in slices: ``consume()`` holds
+        the GIL while it builds its messages, and one call for a whole batch kept the parse
+        and write threads from returning to Python for tens of milliseconds."""
+        out: list[Message] = []
+        deadline = time.monotonic() + 0.2
+        while len(out) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            got = consumer.consume(min(_SLICE, self.batch_size - len(out)), left)
+            out.extend(m for m in got if m.error() is None)
+        return out
 
     def _parse(
         self,
