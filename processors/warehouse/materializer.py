@@ -159,15 +159,14 @@ def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
     if not values:
         return schema.empty_table()
     columns = ", ".join(f"'{f.name}': '{_DUCK_TYPES[f.type]}'" for f in schema)
-    fd, path = tempfile.mkstemp(prefix="materialize-", suffix=".ndjson", dir=_SCRATCH)
+    path = _scratch_file(b"\n".join(values))
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"\n".join(values))
         longest = max(len(v) for v in values)
+        quoted = path.replace("'", "''")
         cur = _parse_connection()
         try:
             table = cur.sql(
-                f"""SELECT * FROM read_json('{path}', format = 'newline_delimited',
+                f"""SELECT * FROM read_json('{quoted}', format = 'newline_delimited',
                     records = true, columns = {{{columns}}},
                     maximum_object_size = {max(longest + 1, 1 << 24)})"""
             ).to_arrow_table()
@@ -176,6 +175,28 @@ def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
     finally:
         os.unlink(path)
     return table.cast(schema)
+
+
+def _scratch_file(data: bytes) -> str:
+    """``data`` in a new file, in memory (``/dev/shm``) when it fits there (a container's
+    is often 64 MB), else in the temporary directory."""
+    try:
+        return _new_file(data, _SCRATCH)
+    except OSError:
+        if _SCRATCH is None:
+            raise
+        return _new_file(data, None)
+
+
+def _new_file(data: bytes, where: str | None) -> str:
+    fd, path = tempfile.mkstemp(prefix="materialize-", suffix=".ndjson", dir=where)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
 
 
 #: messages per consume() call (see Materializer._consume_batch)
@@ -554,10 +575,6 @@ def _apply_raw(cur: Any, t: pa.Table) -> int:
     return int(t.num_rows)
 
 
-def _prep_clean(ms: list[Message]) -> NewRecords:
-    return unique_records(_json_table([m.value() for m in ms], _CLEAN_SCHEMA), _CLEAN_ID)
-
-
 @dataclass
 class NewRecords:
     """A batch of one of the big tables, one row per identity (the first occurrence kept),
@@ -612,6 +629,10 @@ _CLEAN_SELECT = (
     ", ".join(f'b."{f.name}"' for f in _CLEAN_SCHEMA)
     + ", make_timestamp(b.arrival_us) AS arrival_timestamp, now() AS loaded_at"
 )
+
+
+def _prep_clean(ms: list[Message]) -> NewRecords:
+    return unique_records(_json_table([m.value() for m in ms], _CLEAN_SCHEMA), _CLEAN_ID)
 
 
 def _apply_clean(cur: Any, t: NewRecords) -> int:

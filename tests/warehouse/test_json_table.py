@@ -6,9 +6,11 @@ import json
 
 import pyarrow as pa
 import pyarrow.json as pj
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processors.warehouse import materializer
 from processors.warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table
 
 _VALUES = {
@@ -58,3 +60,10 @@ def test_a_long_record_and_unicode() -> None:
     values = [json.dumps({"query_key": long_text, "row": 1}).encode(), b'{"row": 2}']
     got = _json_table(values, schema).to_pylist()
     assert got == [{"query_key": long_text, "row": 1}, {"query_key": None, "row": 2}]
+
+
+def test_falls_back_to_the_temporary_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No usable in-memory scratch directory (missing, full): the temporary one serves."""
+    monkeypatch.setattr(materializer, "_SCRATCH", "/nonexistent/scratch")
+    schema = pa.schema([("row", pa.int64())])
+    assert _json_table([b'{"row": 1}'], schema).to_pylist() == [{"row": 1}]
