@@ -712,7 +712,10 @@ def _cells(m: dict[str, Any]) -> tuple[str, str, str, str]:
     def num(x: float | None, fmt: str) -> str:
         return "-" if x is None else format(x, fmt)
 
-    return (num(m["value"], ",.1f"), m["unit"], num(m["baseline"], ",.1f"),
+    unit = m["unit"]
+    if m.get("runs"):
+        unit += "; runs " + " / ".join(num(r, ",.0f") for r in m["runs"])
+    return (num(m["value"], ",.1f"), unit, num(m["baseline"], ",.1f"),
             num(m["ratio"], ".2g"))  # fmt: skip
 
 

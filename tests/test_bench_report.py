@@ -11,12 +11,14 @@ def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
         "metrics": {
             "chain_rows_per_s": metric(174.1, "rows/s", 46_181.6),
             "view_p95_ms": metric(67.5, "ms"),
+            "replay_rows_per_s": metric(2.0, "rows/s", 4.0, runs=[1.0, 2.0, 3.5]),
         },
         "notes": ["freshness: only 0.8 of rows seen"],
     }
     lines = markdown_table(result).splitlines()
     assert lines[2] == "| `chain_rows_per_s` | 174.1 | rows/s | 46,181.6 | 0.0038 |"
     assert lines[3] == "| `view_p95_ms` | 67.5 | ms | - | - |"
+    assert lines[4] == "| `replay_rows_per_s` | 2.0 | rows/s; runs 1 / 2 / 4 | 4.0 | 0.5 |"
     assert "Machine: cores 2, duckdb 2.0.0." in lines
     assert lines[-1] == "Note: freshness: only 0.8 of rows seen"
 
