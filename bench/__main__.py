@@ -86,15 +86,19 @@ def metric(
     return out
 
 
-def rounds(n: int, measure: Callable[[], dict[str, float]]) -> dict[str, list[float]]:
-    """``measure`` run ``n`` times (each call measures every variant once, so a slow spell
-    of this shared machine hits all of them alike): name -> the n values, in run order."""
+def rounds(n: int, variants: dict[str, Callable[[], dict[str, float]]]) -> dict[str, list[float]]:
+    """Every variant measured once per round, ``n`` rounds, each round starting one variant
+    later (so neither a slow spell of this shared machine nor going first favours one of
+    them). A variant returns one or more named figures: name -> the n values, by round."""
     out: dict[str, list[float]] = {}
+    names = list(variants)
     for i in range(n):
         if n > 1:
             console.print(f"  round {i + 1}/{n}")
-        for name, value in measure().items():
-            out.setdefault(name, []).append(value)
+        k = i % len(names)
+        for variant in names[k:] + names[:k]:
+            for name, value in variants[variant]().items():
+                out.setdefault(name, []).append(value)
     return out
 
 
@@ -204,13 +208,22 @@ def bench_replay(fresh: Fresh, parquet: str, repeat: int) -> dict[str, dict[str,
     con.execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}' (FORMAT CSV, HEADER)")
     con.close()
 
-    def measure() -> dict[str, float]:
-        out = {"same": bare(msgs, headers=True), "no_headers": bare(msgs, headers=False)}
-        out["parquet"], out["parquet_wall"], out["parquet_peak"] = _replay_process(fresh, parquet)
-        out["csv"], out["csv_wall"], out["csv_peak"] = _replay_process(fresh, csv)
-        return out
+    def replayed(name: str, source: str) -> Callable[[], dict[str, float]]:
+        def run() -> dict[str, float]:
+            rate, wall, peak = _replay_process(fresh, source)
+            return {name: rate, f"{name}_wall": wall, f"{name}_peak": peak}
 
-    r = rounds(repeat, measure)
+        return run
+
+    r = rounds(
+        repeat,
+        {
+            "same": lambda: {"same": bare(msgs, headers=True)},
+            "no_headers": lambda: {"no_headers": bare(msgs, headers=False)},
+            "parquet": replayed("parquet", parquet),
+            "csv": replayed("csv", csv),
+        },
+    )
     same = median(r["same"])
 
     def m(name: str, unit: str, baseline: float | None = None) -> dict[str, Any]:
@@ -428,18 +441,18 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
         wh.close()
         return r
 
-    def measure() -> dict[str, float]:
-        return {
-            "consume": consume(),
+    r = rounds(
+        repeat,
+        {
+            "consume": lambda: {"consume": consume()},
             # the standalone materializer's setup (`python -m processors.warehouse
             # materialize`, `make experiment`): one DuckDB thread
-            "memory": rate(":memory:", 1),
-            "file": rate(str(work / "materialize.duckdb"), 1),
+            "memory": lambda: {"memory": rate(":memory:", 1)},
+            "file": lambda: {"file": rate(str(work / "materialize.duckdb"), 1)},
             # the dashboards' process: DuckDB's default threads (it also serves the queries)
-            "serving": rate(":memory:", None),
-        }
-
-    r = rounds(repeat, measure)
+            "serving": lambda: {"serving": rate(":memory:", None)},
+        },
+    )
     base = median(r["consume"])
 
     def m(name: str, unit: str) -> dict[str, Any]:

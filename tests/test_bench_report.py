@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bench.__main__ import markdown_table, median, metric, rounds
 
 
@@ -23,14 +25,19 @@ def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
     assert lines[-1] == "Note: freshness: only 0.8 of rows seen"
 
 
-def test_rounds_interleave_every_variant_and_median_is_middle() -> None:
-    calls: list[str] = []
+def test_rounds_measure_every_variant_each_round_starting_one_later() -> None:
+    order: list[str] = []
 
-    def measure() -> dict[str, float]:
-        calls.append("round")
-        return {"a": float(len(calls)), "b": 10.0 * len(calls)}
+    def variant(name: str) -> Callable[[], dict[str, float]]:
+        def run() -> dict[str, float]:
+            order.append(name)
+            return {name: float(len(order)), f"{name}_peak": 1.0}
 
-    r = rounds(3, measure)
-    assert r == {"a": [1.0, 2.0, 3.0], "b": [10.0, 20.0, 30.0]}
+        return run
+
+    r = rounds(3, {v: variant(v) for v in "abc"})
+    assert order == list("abcbcacab")
+    assert r["a"] == [1.0, 6.0, 8.0] and r["c"] == [3.0, 5.0, 7.0]
+    assert r["b_peak"] == [1.0, 1.0, 1.0]
     assert median([5.0, 1.0, 3.0]) == 3.0
     assert metric(3.0, "rows/s", 2.0, runs=[1.0, 3.0, 5.0])["runs"] == [1.0, 3.0, 5.0]

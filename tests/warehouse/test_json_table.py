@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pyarrow as pa
 import pyarrow.json as pj
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.warehouse import materializer
 from processors.warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table
 
 _VALUES = {
@@ -45,7 +45,8 @@ def _pyarrow(values: list[bytes], schema: pa.Schema) -> pa.Table:
 )
 def test_same_table_as_pyarrows_reader(case: tuple[pa.Schema, list[dict[str, object]]]) -> None:
     schema, records = case
-    values = [json.dumps(r).encode() for r in records]
+    # raw UTF-8, as the stages publish (orjson), not \u escapes
+    values = [json.dumps(r, ensure_ascii=False).encode() for r in records]
     got = _json_table(values, schema)
     assert got.schema == schema
     if values:
@@ -56,14 +57,28 @@ def test_same_table_as_pyarrows_reader(case: tuple[pa.Schema, list[dict[str, obj
 
 def test_a_long_record_and_unicode() -> None:
     schema = pa.schema([("query_key", pa.string()), ("row", pa.int64())])
-    long_text = 'é\u2028"\\' * 5_000_000  # ~22 MB of JSON, beyond DuckDB's default object size
-    values = [json.dumps({"query_key": long_text, "row": 1}).encode(), b'{"row": 2}']
+    long_text = 'é\u2028"\\' * 2_000_000  # 18 MB of JSON
+    values = [
+        json.dumps({"query_key": long_text, "row": 1}, ensure_ascii=False).encode(),
+        b'{"row": 2}',
+    ]
     got = _json_table(values, schema).to_pylist()
     assert got == [{"query_key": long_text, "row": 1}, {"query_key": None, "row": 2}]
 
 
-def test_falls_back_to_the_temporary_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No usable in-memory scratch directory (missing, full): the temporary one serves."""
-    monkeypatch.setattr(materializer, "_SCRATCH", "/nonexistent/scratch")
-    schema = pa.schema([("row", pa.int64())])
-    assert _json_table([b'{"row": 1}'], schema).to_pylist() == [{"row": 1}]
+def test_one_row_per_message_and_values_of_another_type_cast() -> None:
+    """A ``null`` message is a row of NULLs (the raw table appends one key per message);
+    values of another JSON type are cast as DuckDB casts them (the stages emit typed
+    records; pyarrow's reader refused such a batch)."""
+    schema = pa.schema([("n", pa.int64()), ("s", pa.string()), ("ids", pa.list_(pa.int64()))])
+    values = [b'{"n": "5", "s": 7}', b"null", b'{"n": 1.5, "s": {"a": 1}, "ids": ["1", 2]}']
+    assert _json_table(values, schema).to_pylist() == [
+        {"n": 5, "s": "7", "ids": None},
+        {"n": None, "s": None, "ids": None},
+        {"n": 2, "s": '{"a":1}', "ids": [1, 2]},
+    ]
+
+
+def test_malformed_json_fails_the_batch() -> None:
+    with pytest.raises(duckdb.Error):
+        _json_table([b'{"n": 1}', b'{"n": '], pa.schema([("n", pa.int64())]))
