@@ -309,9 +309,14 @@ class Materializer:
         # a partition gives its next offset (were it not, a lower offset would be stored and
         # some messages read again, which the writers' keys absorb: never a loss)
         offsets = {(m.topic(), m.partition()): m.offset() + 1 for m in msgs}
+        kept = [m for m in msgs if m.value() is not None]
+        if len(kept) < len(msgs):
+            # a tombstone (no value) carries no record: its offset is passed, nothing written
+            self._notice(f"skipped {len(msgs) - len(kept)} message(s) without a value")
+            msgs = kept
         topics = {t for t, _ in offsets}
         by_topic: dict[str, list[Message]] = defaultdict(list)
-        if len(topics) == 1:
+        if len(topics) == 1 and msgs:
             by_topic[self.full[topics.pop()]] = msgs
         else:
             for m in msgs:
