@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Producer
@@ -88,3 +89,32 @@ def produce_all(
                 )
                 p.poll(0)
     assert p.flush(30) == 0
+
+
+@dataclass
+class FakeMessage:
+    """The part of confluent_kafka.Message the materializer reads."""
+
+    _topic: str
+    _value: bytes | None
+    _offset: int
+    _key: bytes | None = None
+    _partition: int = 0
+
+    def topic(self) -> str:
+        return self._topic
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def offset(self) -> int:
+        return self._offset
+
+    def partition(self) -> int:
+        return self._partition
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 0)

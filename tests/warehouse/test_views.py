@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +17,7 @@ from processors.warehouse.fixtures import fill_synthetic
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 
-
-@dataclass
-class FakeMessage:
-    """The part of confluent_kafka.Message the materializer reads."""
-
-    _topic: str
-    _value: bytes
-    _offset: int
-    _key: bytes | None = None
-    _partition: int = 0
-
-    def topic(self) -> str:
-        return self._topic
-
-    def value(self) -> bytes:
-        return self._value
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def offset(self) -> int:
-        return self._offset
-
-    def partition(self) -> int:
-        return self._partition
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 0)
+from .conftest import FakeMessage
 
 
 def _settings() -> Settings:
