@@ -153,8 +153,7 @@ def bench_replay(fresh: Fresh, parquet: str, repeat: int) -> dict[str, dict[str,
     import duckdb
     from confluent_kafka import Producer
 
-    from common.kafka_config import producer_config
-    from producers.replay import Filters, ordered_sql
+    from producers.replay import Filters, ordered_sql, replay_producer_config
     from producers.sources import resolve, stage
 
     # the exact messages the replay sends, pre-encoded
@@ -170,18 +169,7 @@ def bench_replay(fresh: Fresh, parquet: str, repeat: int) -> dict[str, dict[str,
         with fresh() as s:
             base = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
             ensure_topics(base, [base.topic("raw")])
-            # the replay's producer settings, without its bookkeeping (delivery reports for
-            # errors only, as the replay asks for them)
-            p = Producer(
-                {
-                    **producer_config(base),
-                    "linger.ms": 20,
-                    "batch.num.messages": 10000,
-                    "queue.buffering.max.messages": 50000,
-                    "queue.buffering.max.kbytes": 32 * 1024,
-                    "delivery.report.only.error": True,
-                }
-            )
+            p = Producer(replay_producer_config(base))
             topic = base.topic("raw")
             t0 = time.perf_counter()
             for key, ts, value, hdrs in msgs:
@@ -270,50 +258,53 @@ def _replay_process(fresh: Fresh, source: str) -> tuple[float, float, float]:
     return float(summary["rows_per_s"]), summary["rows_sent"] / wall, peak
 
 
-def bench_passthrough(
-    s: Settings, prefix: str, rows: int, hops: int = 2
-) -> dict[str, dict[str, Any]]:
-    """Bare consume, and consume->produce passthrough through ``hops`` topics in sequence."""
+def _drain(s: Settings, topic: str, rows: int, out: str | None = None) -> float:
+    """Read ``rows`` messages of ``topic`` from its start (giving up after 10 s without
+    one), producing each to ``out`` if given: messages/s."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     from common.kafka_config import consumer_config, producer_config
 
+    c = Consumer(consumer_config(s, f"bench-{uuid.uuid4().hex[:6]}"))
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    c.assign([TopicPartition(topic, q, 0) for q in md.partitions])
+    p = Producer({**producer_config(s), "linger.ms": 20}) if out else None
+    n = 0
+    t0 = time.perf_counter()
+    idle = time.perf_counter()
+    while n < rows and time.perf_counter() - idle < 10:
+        batch = c.consume(10000, 0.5)
+        for m in batch:
+            if m.error():
+                continue
+            n += 1
+            if p is not None:
+                while True:
+                    try:
+                        p.produce(out, m.value(), m.key(), timestamp=m.timestamp()[1])
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+        if batch:
+            idle = time.perf_counter()
+    if p is not None:
+        p.flush(60)
+    c.close()
+    return n / (time.perf_counter() - t0)
+
+
+def bench_passthrough(
+    s: Settings, prefix: str, rows: int, hops: int = 2
+) -> dict[str, dict[str, Any]]:
+    """Bare consume, and consume->produce passthrough through ``hops`` topics in sequence."""
     src = s.with_(topic_prefix=prefix)
 
-    def drain(topic: str, out: str | None) -> float:
-        c = Consumer(consumer_config(src, f"bench-{uuid.uuid4().hex[:6]}"))
-        md = c.list_topics(topic, timeout=10).topics[topic]
-        c.assign([TopicPartition(topic, q, 0) for q in md.partitions])
-        p = Producer({**producer_config(src), "linger.ms": 20}) if out else None
-        n = 0
-        t0 = time.perf_counter()
-        idle = time.perf_counter()
-        while n < rows and time.perf_counter() - idle < 10:
-            batch = c.consume(10000, 0.5)
-            for m in batch:
-                if m.error():
-                    continue
-                n += 1
-                if p is not None:
-                    while True:
-                        try:
-                            p.produce(out, m.value(), m.key(), timestamp=m.timestamp()[1])
-                            break
-                        except BufferError:
-                            p.poll(0.05)
-            if batch:
-                idle = time.perf_counter()
-        if p is not None:
-            p.flush(60)
-        c.close()
-        return n / (time.perf_counter() - t0)
-
-    consume = drain(src.topic("raw"), None)
+    consume = _drain(src, src.topic("raw"), rows)
     names = [src.topic("raw")] + [f"{prefix}PASS{i}" for i in range(1, hops + 1)]
     ensure_topics(src, names[1:])
     total_time = 0.0
     for a, b in itertools.pairwise(names):
-        total_time += rows / drain(a, b)
+        total_time += rows / _drain(src, a, rows, b)
     return {
         "consume_baseline_rows_per_s": metric(consume, "rows/s"),
         "passthrough_baseline_rows_per_s": metric(rows / total_time, "rows/s"),
@@ -412,20 +403,6 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
             except BufferError:
                 p.poll(0.05)
     p.flush(60)
-    # baseline: bare consume of the same messages
-    from confluent_kafka import Consumer, TopicPartition
-
-    from common.kafka_config import consumer_config
-
-    def consume() -> float:
-        c = Consumer(consumer_config(ms, "bench-consume"))
-        md = c.list_topics(ms.topic("clean"), timeout=10).topics[ms.topic("clean")]
-        c.assign([TopicPartition(ms.topic("clean"), q, 0) for q in md.partitions])
-        n, t0 = 0, time.perf_counter()
-        while n < len(msgs):
-            n += len(c.consume(10000, 1.0))
-        c.close()
-        return n / (time.perf_counter() - t0)
 
     def rate(db: str, threads: int | None) -> float:
         """Start a materializer on an empty warehouse; rows/s until every message is in."""
@@ -444,7 +421,8 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
     r = rounds(
         repeat,
         {
-            "consume": lambda: {"consume": consume()},
+            # the baseline: a bare consume of the same messages
+            "consume": lambda: {"consume": _drain(ms, ms.topic("clean"), len(msgs))},
             # the standalone materializer's setup (`python -m processors.warehouse
             # materialize`, `make experiment`): one DuckDB thread
             "memory": lambda: {"memory": rate(":memory:", 1)},

@@ -312,11 +312,11 @@ class _Acks:
         self._acked_ids = [0] * partitions
 
     def config(self) -> dict[str, Any]:
-        """Producer settings that feed this tracker."""
+        """Producer settings that feed this tracker (on top of
+        :func:`replay_producer_config`, whose delivery reports are for errors only)."""
         return {
             "statistics.interval.ms": self.STATS_MS,
             "stats_cb": self.on_stats,
-            "delivery.report.only.error": True,
             "on_delivery": self.on_delivery,
         }
 
@@ -443,6 +443,22 @@ class _Checkpoint:
         self.saved = acked
 
 
+def replay_producer_config(
+    settings: Settings, max_in_flight: int = 50_000, max_queue_kb: int = 32 * 1024
+) -> dict[str, Any]:
+    """The replay's producer settings without its acknowledgement tracking (``make bench``
+    produces its baseline with them): a bounded queue, 20 ms batches of up to 10 k
+    messages, delivery reports for errors only."""
+    return {
+        **producer_config(settings),
+        "queue.buffering.max.messages": max_in_flight,
+        "queue.buffering.max.kbytes": max_queue_kb,
+        "linger.ms": 20,
+        "batch.num.messages": 10000,
+        "delivery.report.only.error": True,
+    }
+
+
 def replay(
     source: str,
     settings: Settings,
@@ -515,17 +531,9 @@ def replay(
 
     ensure_topics(settings, [topic])
     acks = _Acks(topic)
-    conf = producer_config(settings)
-    conf.update(
-        {
-            "queue.buffering.max.messages": max_in_flight,
-            "queue.buffering.max.kbytes": max_queue_kb,
-            "linger.ms": 20,
-            "batch.num.messages": 10000,
-            **acks.config(),
-        }
+    producer = Producer(
+        {**replay_producer_config(settings, max_in_flight, max_queue_kb), **acks.config()}
     )
-    producer = Producer(conf)
     md = producer.list_topics(topic, timeout=settings.connect_timeout_s)
     partitions = len(md.topics[topic].partitions)
     skip = checkpoint.rebase(skip, md.cluster_id, settings.bootstrap_servers)
