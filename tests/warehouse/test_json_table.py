@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table
+from processors.warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table, _utf8_array
 
 _VALUES = {
     pa.string(): st.text(max_size=30),
@@ -82,3 +82,15 @@ def test_one_row_per_message_and_values_of_another_type_cast() -> None:
 def test_malformed_json_fails_the_batch() -> None:
     with pytest.raises(duckdb.Error):
         _json_table([b'{"n": 1}', b'{"n": '], pa.schema([("n", pa.int64())]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(), max_size=30))
+def test_utf8_array_is_pyarrows_array(texts: list[str]) -> None:
+    values = [t.encode() for t in texts]
+    assert _utf8_array(values).to_pylist() == pa.array(values, pa.string()).to_pylist()
+
+
+def test_invalid_utf8_fails_the_batch() -> None:
+    with pytest.raises(pa.ArrowInvalid, match="UTF8"):
+        _json_table([b'{"n": 1}', b'{"s": "\xff"}'], pa.schema([("n", pa.int64())]))
