@@ -404,31 +404,38 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
                 p.poll(0.05)
     p.flush(60)
 
-    def rate(db: str, threads: int | None) -> float:
-        """Start a materializer on an empty warehouse; rows/s until every message is in."""
+    def rate(name: str, db: str, threads: int | None) -> dict[str, float]:
+        """Start a materializer on an empty warehouse: rows/s until every message is in
+        (``name``), and until they are also checkpointed (``name``_checkpointed: compressed,
+        and for a file written with the WAL emptied; while a backlog streams in, the
+        materializer leaves that to when it has caught up)."""
         with contextlib.suppress(FileNotFoundError):
             os.remove(db)
         wh = Warehouse.open(db, threads=threads)
         mat = Materializer(ms, wh, topics=["clean"], batch_size=20000)
         t0 = time.perf_counter()
-        mat.run(until=lambda: sum(mat.stats.rows.values()) >= len(msgs))
-        r = len(msgs) / (time.perf_counter() - t0)
-        if wh.scalar("SELECT count(*) FROM clean_queries") != len(msgs):
+        mat.run(until=lambda: sum(mat.stats.rows.values()) >= n)
+        appended = time.perf_counter() - t0
+        wh.checkpoint()
+        checkpointed = time.perf_counter() - t0
+        if wh.scalar("SELECT count(*) FROM clean_queries") != n:
             raise RuntimeError("the materializer did not write every message once")
         wh.close()
-        return r
+        return {name: n / appended, f"{name}_checkpointed": n / checkpointed}
 
+    n = len(msgs)
+    del msgs  # a materializing process does not hold them (their objects would slow its GC)
     r = rounds(
         repeat,
         {
             # the baseline: a bare consume of the same messages
-            "consume": lambda: {"consume": _drain(ms, ms.topic("clean"), len(msgs))},
+            "consume": lambda: {"consume": _drain(ms, ms.topic("clean"), n)},
             # the standalone materializer's setup (`python -m processors.warehouse
             # materialize`, `make experiment`): one DuckDB thread
-            "memory": lambda: {"memory": rate(":memory:", 1)},
-            "file": lambda: {"file": rate(str(work / "materialize.duckdb"), 1)},
+            "memory": lambda: rate("memory", ":memory:", 1),
+            "file": lambda: rate("file", str(work / "materialize.duckdb"), 1),
             # the dashboards' process: DuckDB's default threads (it also serves the queries)
-            "serving": lambda: {"serving": rate(":memory:", None)},
+            "serving": lambda: rate("serving", ":memory:", None),
         },
     )
     base = median(r["consume"])
@@ -439,7 +446,13 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
     return {
         "materialize_consume_rows_per_s": metric(base, "rows/s (bare consume)", runs=r["consume"]),
         "materialize_rows_per_s": m("memory", "rows/s (:memory:, 1 DuckDB thread)"),
+        "materialize_checkpointed_rows_per_s": m(
+            "memory_checkpointed", "rows/s (:memory:, 1 thread, until compressed)"
+        ),
         "materialize_file_rows_per_s": m("file", "rows/s (DuckDB file, 1 thread)"),
+        "materialize_file_checkpointed_rows_per_s": m(
+            "file_checkpointed", "rows/s (DuckDB file, 1 thread, until checkpointed)"
+        ),
         "materialize_serving_rows_per_s": m("serving", "rows/s (:memory:, default threads)"),
     }
 
