@@ -255,8 +255,6 @@ def soak_load(
                     procs.sample(t, {"broker": broker_pid})
                 raw, accounted = backlog()
                 lag.append((t, raw - accounted))
-                if replay_end is not None and raw == accounted and backlog_zero is None:
-                    backlog_zero = t
                 bar.update(task, completed=accounted, info=f"backlog {raw - accounted:,} rows")
                 rp = procs.procs["replay"]
                 if replay_end is None and rp.poll() is not None:
@@ -264,6 +262,9 @@ def soak_load(
                         raise RuntimeError(f"replay exited {rp.returncode}; see {logs}/replay.log")
                     replay_end = t
                     rows_read = _rows_read(procs)
+                # (after the replay's end is known: a backlog already zero then counts, 0 s)
+                if replay_end is not None and raw == accounted and backlog_zero is None:
+                    backlog_zero = t
                 if replay_end is not None:
                     checks = reconcile(wh, run_id, rows_read)
                     if all(c.ok for c in checks):
