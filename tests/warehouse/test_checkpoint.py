@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,36 @@ def test_checkpoint_after_the_backlog_not_during_it(tmp_path: Path) -> None:
     copy = Warehouse.open(str(tmp_path / "copy.duckdb"), read_only=True)
     assert copy.scalar("SELECT count(*) FROM clean_queries") == 3000
     assert copy.scalar("SELECT max(next_offset) FROM kafka_offsets") == 3000
+
+
+def test_readers_go_on_during_a_checkpoint(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    wh = Warehouse.open(str(db))
+    for start in range(0, 300_000, 20_000):  # batches, as the materializer appends
+        wh.execute(
+            "INSERT INTO clean_queries BY NAME SELECT 'k' || i AS query_key, 'r' AS run_id, "
+            "i AS arrival_us, md5(i::VARCHAR) AS feature_fingerprint "
+            f"FROM range({start}, {start + 20_000}) t(i)"
+        )
+    assert _wal(db) > 0
+    counts: list[int] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                counts.append(int(wh.scalar("SELECT count(*) FROM fact_query")))
+            except BaseException as e:
+                errors.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        wh.checkpoint()
+    finally:
+        done.set()
+        reader.join()
+    assert not errors
+    assert counts and set(counts) == {300_000}
+    assert _wal(db) == 0
