@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from confluent_kafka import Producer
 from common.kafka_config import producer_config
 from common.settings import Settings
 from processors.clean import clean_row
+from processors.warehouse.store import Warehouse
 from producers.synthetic import SyntheticSpec, generate
 
 
@@ -118,3 +121,29 @@ class FakeMessage:
 
     def timestamp(self) -> tuple[int, int]:
         return (1, 0)
+
+
+class CountingReader(threading.Thread):
+    """Another thread of the serving process: reads ``fact_query``'s count (and runs
+    ``also``) in a loop until stopped, keeping every count and every error."""
+
+    def __init__(self, wh: Warehouse, also: str | None = None, pause_s: float = 0.0) -> None:
+        super().__init__(name="reader", daemon=True)
+        self.wh, self.also, self.pause_s = wh, also, pause_s
+        self.seen: list[int] = []
+        self.errors: list[BaseException] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.seen.append(int(self.wh.scalar("SELECT count(*) FROM fact_query")))
+                if self.also:
+                    self.wh.query(self.also)
+            except BaseException as e:
+                self.errors.append(e)
+            time.sleep(self.pause_s)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()

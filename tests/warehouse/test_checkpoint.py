@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from common.settings import Settings
 from processors.warehouse.materializer import ROW_GROUP_ROWS, Materializer, caught_up
 from processors.warehouse.store import Warehouse
 
-from .conftest import FakeMessage
+from .conftest import CountingReader, FakeMessage
 
 B = 20_000
 
@@ -74,24 +73,12 @@ def test_readers_go_on_during_a_checkpoint(tmp_path: Path) -> None:
             f"FROM range({start}, {start + 20_000}) t(i)"
         )
     assert _wal(db) > 0
-    counts: list[int] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def read() -> None:
-        while not done.is_set():
-            try:
-                counts.append(int(wh.scalar("SELECT count(*) FROM fact_query")))
-            except BaseException as e:
-                errors.append(e)
-
-    reader = threading.Thread(target=read)
+    reader = CountingReader(wh)
     reader.start()
     try:
         wh.checkpoint()
     finally:
-        done.set()
-        reader.join()
-    assert not errors
-    assert counts and set(counts) == {300_000}
+        reader.stop()
+    assert not reader.errors
+    assert reader.seen and set(reader.seen) == {300_000}
     assert _wal(db) == 0

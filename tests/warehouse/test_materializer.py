@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 from producers.synthetic import SyntheticSpec
 
-from .conftest import messages, produce_all
+from .conftest import CountingReader, messages, produce_all
 
 pytestmark = pytest.mark.integration
 SPEC = SyntheticSpec(rows=3000, seed=12, clusters=5, error_rate=0.03, duplicate_rate=0.01)
@@ -88,31 +87,18 @@ def test_reading_while_writing(topics: Settings) -> None:
     wh = Warehouse.open(":memory:")
     mat = Materializer(topics, wh, batch_size=500)
     thread = mat.start_background()
-    seen: list[int] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                seen.append(int(wh.scalar("SELECT count(*) FROM fact_query")))
-                wh.query("SELECT * FROM v_cluster_health")
-            except BaseException as e:
-                errors.append(e)
-            time.sleep(0.01)
-
-    r = threading.Thread(target=reader)
+    r = CountingReader(wh, also="SELECT * FROM v_cluster_health", pause_s=0.01)
     r.start()
     produce_all(topics, msgs)
     want = len(msgs["clean"])
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not seen or seen[-1] < want):
+    while time.monotonic() < deadline and (not r.seen or r.seen[-1] < want):
         time.sleep(0.2)
-    stop.set()
-    r.join()
+    r.stop()
     mat.stop()
     assert not thread.is_alive()
-    assert not errors, errors[:3]
+    assert not r.errors, r.errors[:3]
+    seen = r.seen
     assert seen[-1] == want
     assert seen == sorted(seen), "counts must be monotone"
     assert len(set(seen)) > 2, "the reader must have seen the table grow"
