@@ -253,16 +253,17 @@ def soak_load(
                 procs.sample(t, {"materializer+harness": me})
                 if broker_pid is not None:
                     procs.sample(t, {"broker": broker_pid})
-                raw, accounted = backlog()
-                lag.append((t, raw - accounted))
-                bar.update(task, completed=accounted, info=f"backlog {raw - accounted:,} rows")
                 rp = procs.procs["replay"]
                 if replay_end is None and rp.poll() is not None:
                     if rp.returncode != 0:
                         raise RuntimeError(f"replay exited {rp.returncode}; see {logs}/replay.log")
                     replay_end = t
                     rows_read = _rows_read(procs)
-                # (after the replay's end is known: a backlog already zero then counts, 0 s)
+                # sampled after the replay's end is known (its last rows are in RAW_DATA): a
+                # backlog already zero then is back to zero in 0 s
+                raw, accounted = backlog()
+                lag.append((t, raw - accounted))
+                bar.update(task, completed=accounted, info=f"backlog {raw - accounted:,} rows")
                 if replay_end is not None and raw == accounted and backlog_zero is None:
                     backlog_zero = t
                 if replay_end is not None:

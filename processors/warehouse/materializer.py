@@ -208,7 +208,9 @@ def _tune_gc() -> None:
     parsed; with the defaults they reached the old generation and set off full collections
     that held the GIL for 70-140 ms about once a second, stalling the consumer, the parser
     and the writer together (measured with a thread that sleeps 1 ms and times its wake-up).
-    Only reference cycles are collected later; everything else is freed as before. At exit
+    Only reference cycles are collected later; everything else is freed as before. In the
+    dashboards' process the first session's objects are frozen too: those in reference
+    cycles stay until exit (once per process, bounded by what existed then). At exit
     the frozen objects are handed back to the collector (or DuckDB's bindings report them as
     leaked)."""
     global _gc_tuned
@@ -247,8 +249,16 @@ class Materializer:
         self.batch_size = batch_size
         #: batches parsed at once (see _run_once)
         self.parsers = parsers
-        #: messages written since the last checkpoint
+        if parsers < 1:
+            raise ValueError(f"parsers must be >= 1, not {parsers}")
+        #: checkpoint once this many messages were written since the last checkpoint and
+        #: the batches shrink, or once idle this long after any write (see caught_up)
+        self.checkpoint_rows = ROW_GROUP_ROWS
+        self.checkpoint_every_s = 60.0
+        #: messages written (to any table) since the last checkpoint
         self._unchecked_rows = 0
+        self._checkpointed_at = time.monotonic()
+        self._checkpoint_retry_at = 0.0
         self.stats = MaterializeStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -396,14 +406,24 @@ class Materializer:
     def _checkpoint_if_caught_up(self, rows: int | None) -> None:
         """After a write of ``rows`` messages, or an idle fetch (None)."""
         self._unchecked_rows += rows or 0
-        if not caught_up(self._unchecked_rows, rows, self.batch_size):
+        now = time.monotonic()
+        if now < self._checkpoint_retry_at or not caught_up(
+            self._unchecked_rows,
+            rows,
+            self.batch_size,
+            now - self._checkpointed_at,
+            self.checkpoint_rows,
+            self.checkpoint_every_s,
+        ):
             return
         try:
             self.warehouse.checkpoint()
-        except duckdb.Error as e:  # DuckDB checkpoints at its threshold anyway
-            log.info("materializer: checkpoint postponed: %s", e)
+        except duckdb.Error as e:  # DuckDB still checkpoints at its threshold
+            self._checkpoint_retry_at = now + CHECKPOINT_RETRY_S
+            self._notice(f"checkpoint failed, retrying in {CHECKPOINT_RETRY_S:g} s: {e}")
             return
         self._unchecked_rows = 0
+        self._checkpointed_at = now
 
     def write(self, msgs: list[Message]) -> int:
         """Write one batch and its offsets in one transaction; return rows written."""
@@ -479,7 +499,6 @@ class Materializer:
                     self.stats.last_batch_at = time.time()
                     self.stats.last_batch_rows = rows
                     last_msg = time.monotonic()
-                self._checkpoint_if_caught_up(rows)
                 if until is not None and until():
                     break
                 if (
@@ -488,10 +507,14 @@ class Materializer:
                     and time.monotonic() - last_msg > until_idle
                 ):
                     break
+                self._checkpoint_if_caught_up(rows)
         finally:
             halt.set()  # the fetcher only blocks for 0.2 s at a time
             fetcher.join(30)
-            pool.shutdown(wait=True, cancel_futures=True)
+            if fetcher.is_alive():
+                log.warning("materializer: the fetch thread did not stop within 30 s")
+            # nothing parsed from now on is written: do not wait for a parse in progress
+            pool.shutdown(wait=False, cancel_futures=True)
         return last_msg
 
     def _consumer_conf(self) -> dict[str, Any]:
@@ -576,19 +599,31 @@ class Materializer:
             self._thread.join(timeout_s)
 
 
-#: DuckDB's row group: compressing fewer rows at a time compresses them again later
+#: DuckDB's row group: a checkpoint compresses a table's unfinished row group again
 ROW_GROUP_ROWS = 122_880
+CHECKPOINT_RETRY_S = 30.0
 
 
-def caught_up(unchecked: int, rows: int | None, batch_size: int) -> bool:
-    """Whether to checkpoint now: ``unchecked`` messages were written since the last one and
-    the fetcher just came back empty (``rows`` None) or with a quarter batch or less after a
-    row group's worth. While a backlog streams in full batches, compressing would slow the
-    writer (its commit does it) by half: that waits until the backlog is in or DuckDB's
-    threshold (:data:`~processors.warehouse.store.CHECKPOINT_THRESHOLD`) is reached."""
+def caught_up(
+    unchecked: int,
+    rows: int | None,
+    batch_size: int,
+    since_s: float,
+    min_rows: int = ROW_GROUP_ROWS,
+    every_s: float = 60.0,
+) -> bool:
+    """Whether to checkpoint now: ``unchecked`` messages were written since the last
+    checkpoint, ``since_s`` ago, and the fetcher just came back empty (``rows`` None) or
+    with ``rows`` messages. Once ``min_rows`` are unchecked: when the batches shrink to a
+    quarter (the backlog is in; while it streams in full batches a checkpoint would slow the
+    writer, whose commit runs it). Fewer: when idle ``every_s`` after the last checkpoint
+    (a trickle checkpoints once a minute, not after every write). DuckDB also checkpoints
+    at :data:`~processors.warehouse.store.CHECKPOINT_THRESHOLD`."""
     if unchecked == 0:
         return False
-    return rows is None or (unchecked >= ROW_GROUP_ROWS and rows <= batch_size // 4)
+    if unchecked >= min_rows:
+        return rows is None or rows <= batch_size // 4
+    return rows is None and since_s >= every_s
 
 
 def _next_batch(item: Future[Batch] | BaseException | None) -> Batch | None:

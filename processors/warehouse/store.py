@@ -21,14 +21,10 @@ import pandas as pd
 
 Params = list[Any] | dict[str, Any] | None
 
-#: a read-write warehouse checkpoints (compresses the rows appended since the last one, in a
-#: file or in memory, and for a file empties the WAL) when this much was written (a file's WAL;
-#: in memory, DuckDB's undo log), or when its materializer has caught up
-#: (:meth:`Warehouse.checkpoint`). DuckDB's default, 16 MB, checkpointed every ~45 k appended
-#: clean rows into a file (every 120 k in memory) on the writer's commit, compressing the
-#: unfinished row group again each time: 2.3 s per 600 k rows into a file against 0.9 s
-#: plus one 0.9 s checkpoint (1.6 s against 0.6 s + 0.8 s in memory). A 217 MB WAL (600 k
-#: clean rows) is replayed in 1.1 s after a crash.
+#: a read-write warehouse checkpoints (compresses what was appended since the last one and,
+#: for a file, writes it and empties the WAL) when this much was written, or when its
+#: materializer has caught up (:meth:`Warehouse.checkpoint`); DuckDB's 16 MB default ran a
+#: checkpoint on the writer's commit every ~45 k clean rows (docs/warehouse.md, figures)
 CHECKPOINT_THRESHOLD = "256MB"
 
 
@@ -68,8 +64,9 @@ class Warehouse:
 
     def checkpoint(self) -> None:
         """Compress what was appended since the last checkpoint (and for a file, write it
-        and empty the WAL). Readers on other cursors go on meanwhile."""
-        self.execute("CHECKPOINT")
+        and empty the WAL). Readers on other cursors go on meanwhile. Read-only: nothing."""
+        if not self.read_only:
+            self.execute("CHECKPOINT")
 
     def migrate(self) -> list[str]:
         """Apply the migrations not applied yet (idempotent); return their names."""

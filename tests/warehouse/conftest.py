@@ -131,6 +131,8 @@ class CountingReader(threading.Thread):
         super().__init__(name="reader", daemon=True)
         self.wh, self.also, self.pause_s = wh, also, pause_s
         self.seen: list[int] = []
+        #: time.monotonic() at which each count was answered
+        self.answered_at: list[float] = []
         self.errors: list[BaseException] = []
         self.done = threading.Event()
 
@@ -138,6 +140,7 @@ class CountingReader(threading.Thread):
         while not self.done.is_set():
             try:
                 self.seen.append(int(self.wh.scalar("SELECT count(*) FROM fact_query")))
+                self.answered_at.append(time.monotonic())
                 if self.also:
                     self.wh.query(self.also)
             except BaseException as e:

@@ -145,7 +145,9 @@ def test_export_parquet_and_csv(topics: Settings, tmp_path: Path) -> None:
     produce_all(topics, msgs)
     db = str(tmp_path / "w.duckdb")
     wh = Warehouse.open(db)
-    Materializer(topics, wh).run(until_idle=2)
+    mat = Materializer(topics, wh)
+    mat.checkpoint_every_s = 0.5  # idle half a second after a write: checkpoint
+    mat.run(until_idle=2)
     # caught up, the materializer checkpointed: the file alone holds the rows
     assert not os.path.exists(db + ".wal") or os.path.getsize(db + ".wal") == 0
     n = int(wh.scalar("SELECT count(*) FROM fact_query"))
