@@ -382,6 +382,11 @@ def replay_acked(checkpoint: Path) -> int:
         return 0
 
 
+def _rerun_when_data(data: Data) -> None:
+    if not data.runs().empty:
+        st.rerun(scope="app")
+
+
 def main() -> None:
     st.set_page_config(page_title="Query workload: expert", layout="wide")
     st.title("Query workload — expert drill-down")
@@ -399,6 +404,10 @@ def main() -> None:
             st.info(
                 "No data yet. Start a replay in the Replay tab or with `python -m producers.replay`."
             )
+            if be.materializer is not None:
+                # live: look again every refresh and show the runs once the first is in
+                # (before, the page stayed empty until reloaded)
+                st.fragment(run_every=be.settings.refresh_seconds)(_rerun_when_data)(be.data)
         return
     run_ids = [str(r) for r in runs["run_id"]]
     params = {k: st.query_params[k] for k in st.query_params}

@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -61,35 +63,42 @@ def replay_db(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     return db
 
 
+def _start_dashboard(
+    name: str, env: dict[str, str], args: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``streamlit run dashboards/<name>.py`` on a free port, once it answers its health check."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / f"{name}.py"),
+           "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false"] + (["--", *args] if args else [])  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.3)
+    assert proc.poll() is None
+    return proc, port
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DUCKDB_PATH", "DASHBOARD_READ_ONLY")}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def servers(replay_db: str):
     procs = {}
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DUCKDB_PATH", "DASHBOARD_READ_ONLY")}  # fmt: skip
-    for name in ("aggregate", "expert"):
-        port = _free_port()
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / f"{name}.py"),
-               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false"]  # fmt: skip
-        env = dict(base)
-        if name == "expert":  # the file given as options after `--`
-            cmd += ["--", "--db", replay_db, "--read-only"]
-        else:  # the file given by the environment
-            env.update(DUCKDB_PATH=replay_db, DASHBOARD_READ_ONLY="1")
-        procs[name] = (
-            subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-            port,
-        )
     try:
-        for _name, (proc, port) in procs.items():
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.3)
-            assert proc.poll() is None
+        # the expert gets its file as options after `--`, the aggregate by the environment
+        procs["expert"] = _start_dashboard(
+            "expert", _base_env(), ["--db", replay_db, "--read-only"]
+        )
+        procs["aggregate"] = _start_dashboard(
+            "aggregate", dict(_base_env(), DUCKDB_PATH=replay_db, DASHBOARD_READ_ONLY="1")
+        )
         yield {n: f"http://127.0.0.1:{port}" for n, (_, port) in procs.items()}
     finally:
         for proc, _ in procs.values():
@@ -192,3 +201,33 @@ def test_deep_link_reproduces_the_view(servers, page, replay_db: str) -> None:
         time.sleep(0.5)
     assert _metric(page, "Queries") == human_int(cn)
     _no_exception(page)
+
+
+def test_live_expert_shows_the_first_run_without_a_reload(
+    broker_settings: Settings, page, tmp_path: Path
+) -> None:
+    """Opened before any data, a live expert page looks again every refresh and shows the
+    first run once it is materialized (it used to stay at "No data yet" until reloaded)."""
+    from common.topics import ensure_topics
+    from producers.synthetic import SyntheticSpec
+    from tests.warehouse.conftest import messages, produce_all
+
+    s = broker_settings.with_(
+        topic_prefix=f"live-{uuid.uuid4().hex[:6]}.",
+        duckdb_path=str(tmp_path / "live.duckdb"),
+        refresh_seconds=1.0,
+        run_dir=str(tmp_path / "run"),
+        state_dir=str(tmp_path / "state"),
+    )
+    ensure_topics(s)
+    proc, port = _start_dashboard("expert", s.to_env(_base_env()))
+    try:
+        page.goto(f"http://127.0.0.1:{port}")
+        page.get_by_text("No data yet", exact=False).wait_for(timeout=60_000)
+        produce_all(s, {"clean": messages(SyntheticSpec(rows=300, seed=5))["clean"]})
+        page.get_by_text("Slowest queries", exact=False).wait_for(timeout=60_000)
+        _no_exception(page)
+        page.screenshot(path=str(ARTIFACTS / "expert-live-first-run.png"), full_page=True)
+    finally:
+        proc.terminate()
+        proc.wait(15)
