@@ -247,14 +247,14 @@ class Materializer:
         self.full = {settings.topic(t): t for t in topics}
         self.consumer_name = group or settings.group("materialize")
         self.batch_size = batch_size
-        #: batches parsed at once (see _run_once)
-        self.parsers = parsers
         if parsers < 1:
             raise ValueError(f"parsers must be >= 1, not {parsers}")
+        #: batches parsed at once (see _run_once)
+        self.parsers = parsers
         #: checkpoint once this many messages were written since the last checkpoint and
         #: the batches shrink, or once idle this long after any write (see caught_up)
         self.checkpoint_rows = ROW_GROUP_ROWS
-        self.checkpoint_every_s = 60.0
+        self.checkpoint_every_s = CHECKPOINT_EVERY_S
         #: messages written (to any table) since the last checkpoint
         self._unchecked_rows = 0
         self._checkpointed_at = time.monotonic()
@@ -601,6 +601,8 @@ class Materializer:
 
 #: DuckDB's row group: a checkpoint compresses a table's unfinished row group again
 ROW_GROUP_ROWS = 122_880
+#: an idle materializer with fewer unchecked rows checkpoints at most this often
+CHECKPOINT_EVERY_S = 60.0
 CHECKPOINT_RETRY_S = 30.0
 
 
@@ -610,7 +612,7 @@ def caught_up(
     batch_size: int,
     since_s: float,
     min_rows: int = ROW_GROUP_ROWS,
-    every_s: float = 60.0,
+    every_s: float = CHECKPOINT_EVERY_S,
 ) -> bool:
     """Whether to checkpoint now: ``unchecked`` messages were written since the last
     checkpoint, ``since_s`` ago, and the fetcher just came back empty (``rows`` None) or
