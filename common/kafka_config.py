@@ -1,14 +1,20 @@
-"""Kafka client configuration in one place: security and the embedded broker's workarounds.
+"""Kafka client configuration in one place: security, and every broker-specific setting.
 
-Why each tuned default exists (see README "Broker" and shared broker-notes):
+On Apache Kafka (and any real Kafka) the clients use normal settings: batching, idempotent
+producers, librdkafka's session timeout. The Tansu fallback broker's defects
+(shared/broker-notes.md) each have a workaround here, applied when ``Settings.on_tansu``:
 
-* ``session.timeout.ms=6000``: the embedded broker answers JoinGroup after about
-  session.timeout/2, so the default 45 s means a 23 s wait per join.
-* ``message.timeout.ms=20000``: a lost broker fails a flush in 20 s with a clear error
-  instead of hanging 300 s.
-* ``batch.num.messages=1`` for *stateful* Quix apps on the embedded broker only: the broker
-  reports high watermark = base offset of the last batch + 1, which breaks Quix changelog
-  recovery with local state kept. Only changelog/output producers of stateful apps need it.
+* ``session.timeout.ms=6000``: Tansu answers JoinGroup after about session.timeout/2, so the
+  default 45 s means a 23 s wait per join.
+* stateful Quix apps' producers send one message per request (``batch.num.messages=1``):
+  Tansu reports high watermark = base offset of the last batch + 1, which breaks Quix's
+  changelog recovery with local state kept.
+* no idempotence and one request in flight for those producers (Tansu fences a retried
+  idempotent batch forever under CPU contention), and a small queue (one message per
+  request delivers a few hundred messages/s; a large queue times its oldest messages out).
+
+``message.timeout.ms`` is short on every broker: a lost broker fails a flush in 20 s with
+a clear error instead of hanging 300 s.
 """
 
 from __future__ import annotations
@@ -61,14 +67,27 @@ def producer_config(
     return conf
 
 
+#: Tansu's session timeout (it answers JoinGroup after about half of it)
+TANSU_SESSION_TIMEOUT_MS = 6000
+#: messages a stage's producer may hold undelivered on Tansu (a few s of work)
+TANSU_STAGE_PRODUCER_QUEUE = 1000
+
+
+def session_config(s: Settings) -> dict[str, Any]:
+    """session.timeout.ms (and its heartbeat) when set or needed; else the client default."""
+    timeout = s.session_timeout_ms or (TANSU_SESSION_TIMEOUT_MS if s.on_tansu else 0)
+    if not timeout:
+        return {}
+    return {"session.timeout.ms": timeout, "heartbeat.interval.ms": max(500, timeout // 6)}
+
+
 def consumer_config(
     s: Settings, group: str, bootstrap: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     conf = {
         **base_config(s, bootstrap),
         "group.id": group,
-        "session.timeout.ms": s.session_timeout_ms,
-        "heartbeat.interval.ms": max(500, s.session_timeout_ms // 6),
+        **session_config(s),
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     }
@@ -82,18 +101,28 @@ def admin_config(s: Settings, bootstrap: str | None = None) -> dict[str, Any]:
 
 def quix_extra_consumer_config(s: Settings) -> dict[str, Any]:
     """Extra consumer properties passed to ``quixstreams.Application``."""
-    return {
-        **security_config(s),
-        "session.timeout.ms": s.session_timeout_ms,
-        "heartbeat.interval.ms": max(500, s.session_timeout_ms // 6),
-    }
+    return {**security_config(s), **session_config(s)}
 
 
-def quix_extra_producer_config(s: Settings, *, stateful: bool, embedded: bool) -> dict[str, Any]:
-    """Extra producer properties passed to ``quixstreams.Application``."""
+def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]:
+    """Extra producer properties passed to ``quixstreams.Application``.
+
+    On Kafka: idempotent (at-least-once without reordering or duplicates on retries) and
+    batched. On Tansu, a stateful app's changelog needs one message per request, without
+    idempotence and with one request in flight (module docstring)."""
     conf: dict[str, Any] = {**security_config(s), "message.timeout.ms": s.message_timeout_ms}
-    if stateful and embedded:
+    if not s.on_tansu:
+        if s.processing_guarantee != "exactly-once":  # a transactional producer is idempotent
+            conf["enable.idempotence"] = True
+        conf["linger.ms"] = 5
+        return conf
+    if stateful:
         conf["batch.num.messages"] = 1
+        conf["enable.idempotence"] = False
+        conf["max.in.flight.requests.per.connection"] = 1
+        conf["linger.ms"] = 20
+        # produce() then waits for deliveries instead of queueing past their timeout
+        conf["queue.buffering.max.messages"] = TANSU_STAGE_PRODUCER_QUEUE
     return conf
 
 

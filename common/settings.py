@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 PROCESSING_GUARANTEES = ("at-least-once", "exactly-once")
+EMBEDDED_BROKERS = ("auto", "kafka", "tansu")
+BROKER_KINDS = ("", "kafka", "tansu")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 #: Fields that must never be printed or logged in clear.
@@ -50,7 +52,14 @@ class Settings:
         10.0, "KAFKA_CONNECT_TIMEOUT_S", "seconds to wait for the broker to answer metadata"
     )
     session_timeout_ms: int = _f(
-        6000, "KAFKA_SESSION_TIMEOUT_MS", "consumer session timeout (embedded broker joins in ~T/2)"
+        0,
+        "KAFKA_SESSION_TIMEOUT_MS",
+        "consumer session timeout; 0 = the client's default (45 s), 6000 on Tansu (it joins in ~T/2)",
+    )
+    broker_kind: str = _f(
+        "",
+        "KAFKA_BROKER_KIND",
+        "kafka or tansu; empty = told by the broker's cluster id (set for child processes)",
     )
     message_timeout_ms: int = _f(
         20000,
@@ -64,8 +73,21 @@ class Settings:
         "processing",
     )
     # --- embedded broker ---------------------------------------------------------------
+    embedded_broker: str = _f(
+        "auto",
+        "EMBEDDED_BROKER",
+        "local broker when none is configured: auto (Apache Kafka if Java 17+ and its jars "
+        "are cached or Maven can fetch them, else Tansu), kafka or tansu",
+        "embedded",
+    )
+    embedded_broker_dir: str = _f(
+        "",
+        "EMBEDDED_BROKER_DIR",
+        "persistent storage folder of the local Apache Kafka; empty = a fresh temporary one per start",
+        "embedded",
+    )
     run_dir: str = _f(
-        ".run", "RUN_DIR", "folder for the embedded broker's log and pid files", "embedded"
+        ".run", "RUN_DIR", "folder for the local broker's log and pid files", "embedded"
     )
     # --- topics ------------------------------------------------------------------------
     topic_prefix: str = _f(
@@ -91,9 +113,9 @@ class Settings:
     partitions: int = _f(4, "TOPIC_PARTITIONS", "partitions per topic", "topics")
     replication_factor: int = _f(1, "TOPIC_REPLICATION_FACTOR", "replication factor", "topics")
     retention_ms: int = _f(
-        7 * 24 * 3600 * 1000,
+        -1,
         "TOPIC_RETENTION_MS",
-        "retention.ms set explicitly on every topic",
+        "retention.ms of every topic (-1 = unlimited: timestamps are event times, often years old)",
         "topics",
     )
     retention_bytes: int = _f(
@@ -139,6 +161,11 @@ class Settings:
     def embedded(self) -> bool:
         """True when no broker is configured, so the project starts its own."""
         return not self.bootstrap_servers.strip()
+
+    @property
+    def on_tansu(self) -> bool:
+        """True when the broker is Tansu, whose workarounds then apply (broker-notes)."""
+        return self.broker_kind == "tansu"
 
     def topic(self, name: str) -> str:
         """Full topic name (with prefix) of a logical topic: raw, clean, ..., dead_letters."""
@@ -186,10 +213,20 @@ class Settings:
                 raise SettingsError(f"{env_name(name)} must be >= 1, got {getattr(self, name)}")
         if self.grace_seconds < 0:
             raise SettingsError(f"GRACE_SECONDS must be >= 0, got {self.grace_seconds}")
-        if self.embedded and self.processing_guarantee == "exactly-once":
+        if self.embedded_broker not in EMBEDDED_BROKERS:
             raise SettingsError(
-                "exactly-once is not supported on the embedded broker (its transactions leak, "
-                "see README 'Broker'); use at-least-once or configure KAFKA_BOOTSTRAP_SERVERS"
+                f"EMBEDDED_BROKER={self.embedded_broker!r}: expected one of {EMBEDDED_BROKERS}"
+            )
+        if self.broker_kind not in BROKER_KINDS:
+            raise SettingsError(
+                f"KAFKA_BROKER_KIND={self.broker_kind!r}: expected kafka, tansu or empty"
+            )
+        tansu = self.on_tansu or (self.embedded and self.embedded_broker == "tansu")
+        if tansu and self.processing_guarantee == "exactly-once":
+            raise SettingsError(
+                "exactly-once is not supported on the Tansu broker (its transactions leak, "
+                "see README 'Broker'); use at-least-once, Apache Kafka (EMBEDDED_BROKER=kafka) "
+                "or configure KAFKA_BOOTSTRAP_SERVERS"
             )
 
     # ---------------------------------------------------------------------------------

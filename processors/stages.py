@@ -31,7 +31,7 @@ from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
 
-from common.broker_identity import is_embedded_cluster, state_is_stale, state_message
+from common.broker_identity import kind_of_cluster, state_is_stale, state_message
 from common.contract import FLEET
 from common.kafka_config import (
     admin_config,
@@ -112,10 +112,14 @@ def broker_cluster_id(settings: Settings) -> str | None:
     return str(md.cluster_id) if md.cluster_id else None
 
 
-def broker_is_embedded(settings: Settings, cluster_id: str | None) -> bool:
-    """True for the embedded Tansu broker (``cluster_id`` from :func:`broker_cluster_id`:
-    its metadata names the cluster ``tansu*``)."""
-    return settings.embedded or is_embedded_cluster(cluster_id)
+def with_broker_kind(settings: Settings, cluster_id: str | None) -> Settings:
+    """Settings that know the broker's kind (``cluster_id`` from :func:`broker_cluster_id`),
+    so Tansu's workarounds apply there only."""
+    return (
+        settings
+        if settings.broker_kind
+        else settings.with_(broker_kind=kind_of_cluster(cluster_id))
+    )
 
 
 #: file in a stage's state dir naming the broker its local state was built from
@@ -323,33 +327,9 @@ def _merge_stage(
     msdf.update(on_partial, metadata=True)
 
 
-#: messages a stage's producer may hold undelivered on the embedded broker (a few s of work)
-EMBEDDED_PRODUCER_QUEUE = 1000
-
-
-def _producer_extra(settings: Settings, embedded: bool) -> dict[str, Any]:
-    # batch.num.messages=1 on the embedded broker (quix_extra_producer_config) keeps its
-    # high watermark exact, so recovering a state from its changelog reads it to the end
-    conf = quix_extra_producer_config(settings, stateful=True, embedded=embedded)
-    if embedded:
-        # Measured: under CPU contention the embedded broker answers a retried idempotent
-        # batch with ProducerFenced forever (deliveries then time out). Without idempotence,
-        # one request in flight keeps the changelog in order; duplicates are harmless.
-        conf["enable.idempotence"] = False
-        conf["max.in.flight.requests.per.connection"] = 1
-        conf["linger.ms"] = 20
-        # One message per request, one request in flight: delivery runs at ~1/RTT (a few
-        # hundred messages/s on a loaded 2-core machine). An unbounded queue lets a stage
-        # read a backlog far faster than that, and its oldest messages then time out
-        # (measured: -192 "Message timed out" after 90 s on a 200k-row backlog). A small
-        # queue makes produce() wait for deliveries instead (Quix polls on BufferError).
-        conf["queue.buffering.max.messages"] = EMBEDDED_PRODUCER_QUEUE
-    return conf
-
-
-def _app(settings: Settings, stage: str, embedded: bool) -> Application:
-    # local state is kept across restarts: on the embedded broker batch.num.messages=1
-    # (_producer_extra) keeps the changelogs' high watermark exact, which Quix checks
+def _app(settings: Settings, stage: str) -> Application:
+    # local state is kept across restarts: on Tansu one message per changelog request
+    # (quix_extra_producer_config) keeps the high watermark exact, which Quix checks
     return Application(
         broker_address=settings.bootstrap_servers,
         consumer_group=settings.group(stage),
@@ -357,7 +337,7 @@ def _app(settings: Settings, stage: str, embedded: bool) -> Application:
         processing_guarantee=settings.processing_guarantee,  # type: ignore[arg-type]
         auto_offset_reset="earliest",
         consumer_extra_config=quix_extra_consumer_config(settings),
-        producer_extra_config=_producer_extra(settings, embedded),
+        producer_extra_config=quix_extra_producer_config(settings, stateful=True),
         commit_interval=2.0,
         loglevel="WARNING",
     )
@@ -374,11 +354,11 @@ def build_stage(
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(STAGES)}")
     cluster_id = broker_cluster_id(settings)
-    embedded = broker_is_embedded(settings, cluster_id)
+    settings = with_broker_kind(settings, cluster_id)
     check_state_broker(settings, stage, cluster_id)
     names = [settings.topic(_INPUTS[stage])] + [settings.topic(n) for n in output_topics(stage)]
     ensure_topics(settings, names + internal_topics(settings, stage))
-    app = _app(settings, stage, embedded)
+    app = _app(settings, stage)
     rt = _Runtime(app, until_idle, stage, idle_exit_empty=idle_exit_empty)
     producer = app._processing_context.producer  # the app's producer: flushed before commits
     horizon_ms = settings.dedup_horizon_seconds * 1000

@@ -11,7 +11,14 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from common.broker import BrokerError, EmbeddedBroker, broker_for, free_port, wait_for_metadata
+from common.broker import (
+    BrokerError,
+    KafkaBroker,
+    TansuBroker,
+    broker_for,
+    free_port,
+    wait_for_metadata,
+)
 from common.kafka_config import consumer_config, producer_config
 from common.settings import TOPIC_NAMES, Settings
 from common.topics import ensure_topics, list_topics
@@ -54,6 +61,7 @@ def test_topics_created_idempotently_with_explicit_retention(topic_settings: Set
     assert configs["retention.bytes"].value == str(topic_settings.retention_bytes)
 
 
+@pytest.mark.tansu_smoke
 @pytest.mark.parametrize("logical", TOPIC_NAMES)
 def test_round_trip_every_topic(topics: Settings, logical: str) -> None:
     topic = topics.topic(logical)
@@ -133,24 +141,76 @@ def test_cli_wrong_bootstrap_prints_one_line_error(tmp_path) -> None:
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0], r.stderr
 
 
-def test_embedded_broker_stops_by_pid(tmp_path) -> None:
-    s = Settings.from_env(run_dir=str(tmp_path))
-    b = EmbeddedBroker(s).start()
-    pid = b.pid
-    assert pid and b.alive()
-    wait_for_metadata(b.bootstrap, s, 5)
-    b.stop()
-    assert not b.alive()
+@pytest.mark.parametrize("kind", ["tansu", "kafka"])
+def test_local_broker_stops_by_pid(tmp_path, kind: str, needs_kafka) -> None:
     import psutil
 
+    s = Settings.from_env(run_dir=str(tmp_path))
+    if kind == "kafka":
+        needs_kafka()
+    b = (KafkaBroker if kind == "kafka" else TansuBroker)(s).start()
+    pid = b.pid
+    assert pid and b.alive() and b.kind == kind and b.version
+    md = wait_for_metadata(b.bootstrap, s, 5)
+    assert md.cluster_id == b.cluster_id
+    data_dir = getattr(b, "data_dir", None)
+    b.stop()
+    assert not b.alive()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    if kind == "kafka":  # temporary storage goes with the broker
+        assert data_dir is not None and not data_dir.exists()
+    assert f"{kind}-{b.port}.log" == b.log_path.name and b.log_path.stat().st_size > 0
 
 
-def test_broker_cli_prints_bootstrap_and_stops_on_sigterm(tmp_path) -> None:
+def test_kafka_persistent_storage_keeps_topics_and_cluster_id(tmp_path, needs_kafka) -> None:
+    needs_kafka()
+    s = Settings.from_env(run_dir=str(tmp_path / "run"))
+    b = KafkaBroker(s, data_dir=tmp_path / "data").start()
+    try:
+        s1 = s.with_(bootstrap_servers=b.bootstrap)
+        ensure_topics(s1, ["kept"])
+        p = Producer(producer_config(s1))
+        p.produce("kept", key=b"k", value=b"v", timestamp=1709251200000)
+        assert p.flush(15) == 0
+        first_id = b.cluster_id
+    finally:
+        b.stop()
+    b2 = KafkaBroker(s, port=b.port, data_dir=tmp_path / "data").start()
+    try:
+        assert b2.cluster_id == first_id
+        got = _consume(s.with_(bootstrap_servers=b2.bootstrap), "kept", "g-kept", 1)
+        assert [m.value() for m in got] == [b"v"]
+    finally:
+        b2.stop()
+    assert (tmp_path / "data" / "server.properties").exists()
+
+
+def test_kafka_that_cannot_start_names_its_log(tmp_path, needs_kafka) -> None:
+    needs_kafka()
+    s = Settings.from_env(run_dir=str(tmp_path))
+    # an unknown setting value the broker refuses at start
+    b = KafkaBroker(s, extra_properties={"num.io.threads": "not-a-number"})
+    t0 = time.monotonic()
+    with pytest.raises(BrokerError) as e:
+        b.start()
+    msg = str(e.value)
+    assert "\n" not in msg and str(b.log_path) in msg and "kafka" in msg, msg
+    assert time.monotonic() - t0 < 60 and not b.alive()
+
+
+def test_broker_cli_prints_bootstrap_and_stops_on_sigterm(tmp_path, broker_kind: str) -> None:
     import signal
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "common.broker", "--run-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "common.broker",
+            "--run-dir",
+            str(tmp_path),
+            "--broker",
+            broker_kind,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -161,7 +221,10 @@ def test_broker_cli_prints_bootstrap_and_stops_on_sigterm(tmp_path) -> None:
         assert line.startswith("127.0.0.1:")
         wait_for_metadata(line, Settings.from_env(), 5)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        assert proc.wait(30) == 0
+        assert proc.stderr is not None
+        said = proc.stderr.read()
+        assert said.count("broker: ") == 1 and f"KAFKA_BROKER_KIND={broker_kind}" in said, said
         with pytest.raises(BrokerError):
             wait_for_metadata(line, Settings.from_env(), 1)
     finally:

@@ -39,7 +39,7 @@ def test_bad_values_name_the_variable() -> None:
     with pytest.raises(SettingsError, match="TOPIC_PARTITIONS"):
         Settings.from_env({"TOPIC_PARTITIONS": "0"})
     with pytest.raises(SettingsError, match="exactly-once"):
-        Settings.from_env({"PROCESSING_GUARANTEE": "exactly-once"})
+        Settings.from_env({"PROCESSING_GUARANTEE": "exactly-once", "EMBEDDED_BROKER": "tansu"})
 
 
 def test_security_config_and_redaction() -> None:
@@ -62,8 +62,33 @@ def test_security_config_and_redaction() -> None:
         "ssl.ca.location": "/ca.pem",
     }
     assert producer_config(s)["bootstrap.servers"] == "b1:9093"
-    assert consumer_config(s, "g")["session.timeout.ms"] == 6000
+    assert "session.timeout.ms" not in consumer_config(s, "g")  # Kafka: the client default
     assert "s3cret" not in repr(s.redacted()) and "s3cret" not in repr(s)
+
+
+def test_tansu_workarounds_apply_on_tansu_only() -> None:
+    from common.kafka_config import quix_extra_producer_config
+
+    kafka = Settings.from_env({}, broker_kind="kafka")
+    tansu = Settings.from_env({}, broker_kind="tansu")
+    assert consumer_config(tansu, "g")["session.timeout.ms"] == 6000
+    assert "session.timeout.ms" not in consumer_config(kafka, "g")
+    assert consumer_config(kafka.with_(session_timeout_ms=9000), "g")["session.timeout.ms"] == 9000
+    k, t = (quix_extra_producer_config(x, stateful=True) for x in (kafka, tansu))
+    assert k["enable.idempotence"] is True and "batch.num.messages" not in k
+    assert "max.in.flight.requests.per.connection" not in k
+    assert "queue.buffering.max.messages" not in k
+    assert t["batch.num.messages"] == 1 and t["enable.idempotence"] is False
+    assert t["max.in.flight.requests.per.connection"] == 1
+    # exactly-once: the transactional producer is idempotent by itself
+    eos = quix_extra_producer_config(
+        kafka.with_(processing_guarantee="exactly-once"), stateful=True
+    )
+    assert "enable.idempotence" not in eos
+    with pytest.raises(SettingsError, match="Tansu"):
+        Settings.from_env({}, broker_kind="tansu", processing_guarantee="exactly-once")
+    with pytest.raises(SettingsError, match="EMBEDDED_BROKER"):
+        Settings.from_env({"EMBEDDED_BROKER": "redpanda"})
 
 
 def test_env_names_unique() -> None:

@@ -518,6 +518,9 @@ class Materializer:
         return last_msg
 
     def _consumer_conf(self) -> dict[str, Any]:
+        from common.broker import resolve_kind
+
+        self.settings = resolve_kind(self.settings)
         conf = consumer_config(self.settings, self.consumer_name)
         conf["enable.partition.eof"] = False
         # librdkafka would log every failed reconnect to stderr; a lost broker is reported

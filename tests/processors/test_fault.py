@@ -50,6 +50,7 @@ def wait_for(cond, timeout_s: float, what: str) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.tansu_smoke
 def test_sigkill_midstream_then_clean_stop_then_restart(
     chain_settings: Settings, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from tests.processors.oracle import check_chain
 
 
 @pytest.mark.integration
+@pytest.mark.tansu_smoke
 def test_chain_equals_batch_oracle(chain_settings: Settings) -> None:
     run_id = "oracle-" + uuid.uuid4().hex[:6]
     summary = replay(ORACLE_SPEC, chain_settings, run_id=run_id, progress=False)

@@ -1,7 +1,7 @@
-"""Broker restart: the embedded broker loses its topics on restart; the materializer and
-the processors detect it by the broker's cluster id, say so once, keep the materialized
-rows and recover when the source is replayed. A persistent broker (same cluster id,
-offsets within the partitions) resumes.
+"""Broker restart: a broker that comes back without its topics (Tansu's memory storage, a
+Kafka on temporary storage) is detected by its new cluster id; the materializer and the
+processors say so once, keep the materialized rows and recover when the source is
+replayed. A persistent broker (same cluster id, offsets within the partitions) resumes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from common.broker import EmbeddedBroker
+from common.broker import BrokerProcess, KafkaBroker, TansuBroker
 from common.broker_identity import (
     OffsetVerdict,
     StoredOffset,
@@ -142,9 +142,14 @@ def _clean_stage(s: Settings) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _fresh_broker(kind: str, settings: Settings, port: int | None = None) -> BrokerProcess:
+    """A broker of ``kind`` that starts with no topics (Kafka: new temporary storage)."""
+    return (KafkaBroker if kind == "kafka" else TansuBroker)(settings, port).start()
+
+
 @pytest.mark.integration
-def test_embedded_broker_restart_is_detected_and_recovered_by_replay(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_broker_restart_without_its_topics_is_detected_and_recovered_by_replay(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, broker_kind: str
 ) -> None:
     base = Settings.from_env(
         run_dir=str(tmp_path / "run"),
@@ -154,9 +159,9 @@ def test_embedded_broker_restart_is_detected_and_recovered_by_replay(
     db = str(tmp_path / "wh.duckdb")
 
     # 1. first broker: replay run r1, clean it, materialize
-    b1 = EmbeddedBroker(base).start()
+    b1 = _fresh_broker(broker_kind, base)
     try:
-        s1 = base.with_(bootstrap_servers=b1.bootstrap)
+        s1 = base.with_(bootstrap_servers=b1.bootstrap, broker_kind=b1.kind)
         ensure_topics(s1)
         replay(SOURCE, s1, run_id="r1", progress=False)
         first = _clean_stage(s1)
@@ -170,10 +175,10 @@ def test_embedded_broker_restart_is_detected_and_recovered_by_replay(
     finally:
         b1.stop()
 
-    # 2. the broker restarts (same address, memory storage: every topic is gone)
-    b2 = EmbeddedBroker(base, port=b1.port).start()
+    # 2. the broker restarts (same address, no storage kept: every topic is gone)
+    b2 = _fresh_broker(broker_kind, base, port=b1.port)
     try:
-        s2 = base.with_(bootstrap_servers=b2.bootstrap)
+        s2 = base.with_(bootstrap_servers=b2.bootstrap, broker_kind=b2.kind)
         assert b2.cluster_id != b1.cluster_id
         # the standalone materializer says so once, exits 0 and keeps every row
         cli = subprocess.run(
