@@ -1,7 +1,9 @@
 """Topic administration: create every declared topic idempotently, report what exists.
 
-Every topic gets explicit ``retention.ms`` and ``retention.bytes``: the embedded broker's
-DescribeConfigs returns only explicitly set configs, and Quix Streams reads retention.ms.
+Every topic gets explicit ``retention.ms`` and ``retention.bytes``, on every broker: the
+timestamps are event times (often years old), which a broker's default time retention would
+delete at once, and Tansu's DescribeConfigs returns only explicitly set configs, while Quix
+Streams reads retention.ms.
 
 ``python -m common.topics`` creates the topics and prints a table of what exists.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -62,10 +65,33 @@ def ensure_topics(
                 err = e.args[0]
                 if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
                     raise
-        # wait until metadata shows them (the broker may lag a little)
-        existing = admin.list_topics(timeout=timeout).topics
+        _wait_for_leaders(admin, missing, timeout)
     md = admin.list_topics(timeout=timeout).topics
     return [TopicInfo(n, len(md[n].partitions) if n in md else 0, n in created) for n in wanted]
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until every partition of ``names`` answers a ListOffsets request: Kafka answers
+    requests to a just-created partition with NOT_LEADER_FOR_PARTITION for a moment, even
+    after its metadata names a leader."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        md = admin.list_topics(timeout=timeout_s).topics
+        if not all(n in md and md[n].partitions for n in names):
+            time.sleep(0.05)
+            continue
+        request = {
+            TopicPartition(n, p): OffsetSpec.latest() for n in names for p in md[n].partitions
+        }
+        try:
+            for fut in admin.list_offsets(request, request_timeout=timeout_s).values():
+                fut.result()
+            return
+        except KafkaException:
+            time.sleep(0.05)
 
 
 def list_topics(settings: Settings) -> dict[str, int]:
