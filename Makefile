@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the Kafka jars' cache is outside the clone (common/kafka_jars.py), so later clones reuse it
+KAFKA_JARS := $(VENV)/.kafka-jars
 
 SOURCE ?= synthetic:rows=200000,seed=7
 DB ?= data/experiment.duckdb
 QUICK ?=
 
-.PHONY: help venv demo test test-fast lint fmt bench soak experiment clean
+.PHONY: help venv kafka-jars chromium demo test test-integration test-tansu test-fast lint fmt bench soak experiment clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -23,7 +25,16 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)  ## create .venv and install requirements.txt
 
-demo: $(STAMP)  ## embedded broker + replay + processors + both dashboards (Ctrl-C stops all)
+$(KAFKA_JARS): $(STAMP) kafka/pom.xml
+	$(PY) -m common.kafka_jars --if-java
+	touch $(KAFKA_JARS)
+
+kafka-jars: $(KAFKA_JARS)  ## fetch the Apache Kafka broker's jars once with Maven (when Java 17+ is there)
+
+chromium:  ## install Debian's chromium for the browser tests when root with apt-get (as CI does)
+	@.ci/install-chromium
+
+demo: $(KAFKA_JARS)  ## local broker + replay + processors + both dashboards (Ctrl-C stops all)
 	$(PY) -m processors.demo
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
@@ -35,19 +46,24 @@ fmt: $(STAMP)  ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-test: $(STAMP) lint  ## lint, then the whole test suite (unit, property, integration, browser)
+test: lint chromium test-integration test-tansu  ## lint, the whole suite on Apache Kafka, the smoke subset on Tansu
+
+test-integration: $(KAFKA_JARS)  ## the whole test suite (unit, property, integration, browser) on the ladder's broker
 	$(PY) -m pytest -q
+
+test-tansu: $(STAMP)  ## the Tansu smoke subset (round trip, chain oracle, a fault test) on the fallback broker
+	TEST_BROKER=tansu $(PY) -m pytest -q -m tansu_smoke
 
 test-fast: $(STAMP)  ## unit and property tests only (no broker)
 	$(PY) -m pytest -q -m "not integration and not browser"
 
-bench: $(STAMP)  ## benchmark against same-run baselines; QUICK=1 for a small run
-	$(PY) -m bench $(if $(QUICK),--quick,)
+bench: $(KAFKA_JARS)  ## benchmark against same-run baselines; QUICK=1 small, BROKER=tansu the fallback
+	$(PY) -m bench $(if $(QUICK),--quick,) $(if $(BROKER),--broker $(BROKER),)
 
-soak: $(STAMP)  ## long load and fault runs
+soak: $(KAFKA_JARS)  ## long load and fault runs
 	$(PY) -m bench.soak $(if $(QUICK),--quick,)
 
-experiment: $(STAMP)  ## SOURCE=<file|url|synthetic:...> DB=<path>: replay, process, materialize, reconcile
+experiment: $(KAFKA_JARS)  ## SOURCE=<file|url|synthetic:...> DB=<path>: replay, process, materialize, reconcile
 	$(PY) -m processors.experiment "$(SOURCE)" --db "$(DB)"
 
 clean:  ## remove local state, run files and caches (not .venv)

@@ -25,6 +25,11 @@ from __future__ import annotations
 
 from typing import Final
 
+#: Arrival times the clean stage accepts ([start, end), UTC; processors.clean). The replay
+#: sends a row outside them with the previous row's timestamp: brokers refuse negative
+#: timestamps (before 1970), and Kafka 4 those more than an hour ahead by default.
+PLAUSIBLE_ARRIVAL: Final[tuple[str, str]] = ("2000-01-01", "2100-01-01")
+
 #: The 24 Redset columns, in the order of the real files.
 REDSET_COLUMNS: Final[tuple[str, ...]] = (
     "instance_id",

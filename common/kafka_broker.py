@@ -86,6 +86,9 @@ def server_properties(
         "log.cleaner.threads": "1",
         "log.cleaner.dedupe.buffer.size": str(2 * 1024 * 1024),
         "auto.create.topics.enable": "false",
+        # timestamps are event times: a synthetic replay may be dated ahead of the clock,
+        # which Kafka 4 refuses beyond an hour by default
+        "log.message.timestamp.after.max.ms": str(2**63 - 1),
         "delete.topic.enable": "true",
     }
     props.update(extra or {})

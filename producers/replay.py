@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from confluent_kafka import KafkaError, Message, Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from common.contract import REDSET_COLUMNS, row_location
+from common.contract import PLAUSIBLE_ARRIVAL, REDSET_COLUMNS, row_location
 from common.handoff import put_until_stopped
 from common.kafka_config import producer_config
 from common.settings import Settings
@@ -103,6 +103,16 @@ _FILL_TS = (
     "COALESCE(_ts, last_value(_ts IGNORE NULLS) OVER ("
     "PARTITION BY _file ORDER BY _row ROWS UNBOUNDED PRECEDING))"
 )
+
+
+def _kafka_ts(col: str) -> str:
+    """The Kafka timestamp (epoch ms) of a row: its arrival when plausible, else NULL (sent
+    as the previous row's, like an unparseable arrival; the clean stage rejects the row)."""
+    lo, hi = PLAUSIBLE_ARRIVAL
+    return (
+        f"CASE WHEN {col} >= TIMESTAMP '{lo}' AND {col} < TIMESTAMP '{hi}' "
+        f"THEN epoch_us({col}) // 1000 END"
+    )
 
 
 def order_check_sql(relation: str) -> str:
@@ -178,7 +188,7 @@ def ordered_sql(
     return (
         cte
         + f"""
-    SELECT _key AS key, epoch_us(_sort_ts) // 1000 AS ts, _file AS file, _row AS row,
+    SELECT _key AS key, {_kafka_ts("_sort_ts")} AS ts, _file AS file, _row AS row,
            CASE WHEN _raw IS NULL THEN to_json(struct_pack({cols}, {prov}))::VARCHAR
                 ELSE to_json(struct_pack({cols}, {prov}, _raw := _raw, _error := json(_error)))::VARCHAR
            END AS value{flag}

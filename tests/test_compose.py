@@ -22,7 +22,9 @@ def test_services_present_and_kafka_is_kraft() -> None:
     services = _compose()["services"]
     assert PROJECT_SERVICES | {"kafka"} <= set(services)
     kafka = services["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
+    from common.kafka_jars import kafka_version
+
+    assert kafka["image"] == f"apache/kafka:{kafka_version()}"  # the local broker's version
     env = kafka["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"] and "broker" in env["KAFKA_PROCESS_ROLES"]
     assert "healthcheck" in kafka

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.contract import REDSET_COLUMNS
+from common.contract import PLAUSIBLE_ARRIVAL, REDSET_COLUMNS
 from producers.replay import Filters, _Acks, order_check_sql, ordered_sql
 from producers.sources import resolve, stage_ordered
 
@@ -191,3 +191,27 @@ def test_staged_scan_order_flag(tmp_path_factory: Any, bad: list[bool]) -> None:
         assert scanned == sorted(scanned)
     if not any(bad):
         assert in_order
+
+
+def test_implausible_arrivals_are_sent_without_a_timestamp_of_their_own() -> None:
+    """A broker refuses a negative timestamp (and Kafka 4 one far ahead): a row whose
+    arrival is outside the clean stage's range gets NULL ts (sent as the previous row's)."""
+    from processors.clean import MAX_PLAUSIBLE_US, MIN_PLAUSIBLE_US
+
+    arrivals = ["1900-01-01 00:00:00", "2024-03-01 00:00:00", "2150-01-01 00:00:00"]
+    rows: list[tuple[int, int | None, int | None]] = [(0, 0, i) for i in range(3)]
+    t = _table(rows).set_column(
+        list(REDSET_COLUMNS).index("arrival_timestamp"),
+        "arrival_timestamp",
+        pa.array(arrivals, pa.string()),
+    )
+    con = duckdb.connect()
+    con.register("t", t)
+    got = con.execute(
+        ordered_sql("SELECT * FROM t", Filters()), {"run_id": "r", "dataset": "d"}
+    ).fetchall()
+    assert [ts for _, ts, *_ in got] == [None, 1709251200000, None]
+    # the replay's range is the clean stage's
+    lo, hi = (datetime.fromisoformat(x) for x in PLAUSIBLE_ARRIVAL)
+    assert int((lo - datetime(1970, 1, 1)).total_seconds()) * 10**6 == MIN_PLAUSIBLE_US
+    assert int((hi - datetime(1970, 1, 1)).total_seconds()) * 10**6 == MAX_PLAUSIBLE_US
