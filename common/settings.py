@@ -34,7 +34,9 @@ def _f(default: Any, env: str, help: str, group: str = "kafka") -> Any:
 class Settings:
     # --- broker connection -------------------------------------------------------------
     bootstrap_servers: str = _f(
-        "", "KAFKA_BOOTSTRAP_SERVERS", "Kafka bootstrap servers; empty = start the embedded broker"
+        "",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "Kafka bootstrap servers; empty = start a local broker (EMBEDDED_BROKER)",
     )
     security_protocol: str = _f(
         "PLAINTEXT", "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
