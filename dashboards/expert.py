@@ -27,7 +27,7 @@ import streamlit as st
 
 from common.contract import QUERY_TYPES
 from dashboards import sqlbox
-from dashboards.data import Backend, backend, human_int, ms, pct
+from dashboards.data import Backend, backend, gb, human_int, ms, pct
 from dashboards.queries import Data, Filters
 
 NEXT_LEVEL = {"fleet": ["cluster"], "cluster": ["user", "database", "table"], "user": ["fingerprint"],
@@ -180,7 +180,7 @@ def charts(data: Data, f: Filters, panel: str) -> str:
                 alt.Chart(comp).mark_circle().encode(
                     x=alt.X("complexity:Q", title="joins + scans + aggregations"),
                     y=alt.Y("mean_compile_ms:Q", title="mean compile (ms)"), size="queries:Q",
-                    tooltip=["complexity", "queries", "mean_compile_ms", "p95_compile_ms"],
+                    tooltip=["complexity", "queries", "compile_known", "mean_compile_ms", "p95_compile_ms"],
                 ).properties(height=380, title="Compile time against plan complexity"),
                 width="stretch",
             )  # fmt: skip
@@ -233,7 +233,7 @@ def kpi_strip(data: Data, f: Filters) -> None:
     cols[1].metric("p95 latency", ms(totals["p95_total_ms"]))
     cols[2].metric("Abort rate", pct(totals["abort_rate"]))
     cols[3].metric("Cache-hit rate", pct(totals["cache_hit_rate"]))
-    cols[4].metric("GB scanned", f"{float(totals['gb_scanned'] or 0):,.1f}")
+    cols[4].metric("GB scanned", gb(totals["gb_scanned"]))  # n/a when none measured
 
 
 def explore(

@@ -244,7 +244,8 @@ class Data:
         where, params = f.where()
         return self.df(
             f"""SELECT coalesce(num_joins, 0) + coalesce(num_scans, 0) + coalesce(num_aggregations, 0) AS complexity,
-                   count(*) AS queries, avg(compile_duration_ms) AS mean_compile_ms,
+                   count(*) AS queries, count(compile_duration_ms) AS compile_known,
+                   avg(compile_duration_ms) AS mean_compile_ms,
                    quantile_cont(compile_duration_ms, 0.95) AS p95_compile_ms
                 FROM fact_query WHERE {where} AND NOT was_cached GROUP BY ALL ORDER BY 1""",
             params,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboards.data import gb, human_int, ms, pct
+from dashboards.data import gb_from_mb, human_int, ms, pct
 
 
 def movement(rank: int, prev: Any) -> str:
@@ -41,14 +41,7 @@ def kpis(windows: pd.DataFrame) -> list[tuple[str, str, str | None]]:
         ("p95 latency", ms(cur["p95_total_ms"]), delta("p95_total_ms", ms)),
         ("Abort rate", pct(cur["abort_rate"]), delta("abort_rate", pct)),
         ("Cache-hit rate", pct(cur["cache_hit_rate"]), delta("cache_hit_rate", pct)),
-        (
-            "GB scanned",
-            gb(float(cur["mbytes_scanned"]) / 1024),
-            delta("mbytes_scanned", lambda v: gb(v / 1024)),
-        ),
-        (
-            "GB spilled",
-            gb(float(cur["mbytes_spilled"]) / 1024),
-            delta("mbytes_spilled", lambda v: gb(v / 1024)),
-        ),
+        # NULL when no query of the window had its MB measured: "n/a", not 0
+        ("GB scanned", gb_from_mb(cur["mbytes_scanned"]), delta("mbytes_scanned", gb_from_mb)),
+        ("GB spilled", gb_from_mb(cur["mbytes_spilled"]), delta("mbytes_spilled", gb_from_mb)),
     ]

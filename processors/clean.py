@@ -6,11 +6,15 @@ docs/processors.md "clean" for every rule. Summary:
 * ints accept JSON ints, integral floats and their strings (``"34"``, ``"34.0"``);
   durations that are non-integral floats are rounded to the nearest ms;
 * booleans accept true/false, 0/1 (int, float or string), "t"/"f", "yes"/"no";
-* ``None`` or ``""`` in a required field is ``missing_field`` (the timestamp: ``""`` is
-  ``invalid_timestamp``, as an unreadable value);
+* ``None`` or ``""`` is NULL. Only the identity (instance and query id, arrival time) and
+  the classification (query type, aborted, cached) are required: NULL there is
+  ``missing_field`` (the timestamp: ``""`` is ``invalid_timestamp``). Every other column
+  is a measure or attribute, and NULL there means "not measured" (result-cache hits in
+  the real files): it stays NULL in CLEAN_DATA (docs/CONTRACT.md, rule per column);
 * timestamps ``YYYY-MM-DD HH:MM:SS[.ffffff]`` (or with ``T``), read as UTC; plausible
   means within [2000-01-01, 2100-01-01);
-* table-id lists: ``"0,1,2"``, ``""``/null (empty), ``"[1, 2]"`` or a JSON list of ints.
+* table-id lists: ``"0,1,2"``, ``"[1, 2]"`` or a JSON list of ints; ``""`` is the empty
+  list, null stays null (not measured).
 """
 
 from __future__ import annotations
@@ -96,18 +100,18 @@ def _to_float(v: Any, field: str) -> float:
     return x
 
 
-def parse_duration(v: Any, field: str) -> int:
+def parse_duration(v: Any, field: str) -> int | None:
     if _missing(v):
-        raise RowError(field, "missing_field", "is missing")
+        return None
     x = float(v) if isinstance(v, int) and not isinstance(v, bool) else _to_float(v, field)
     if x < 0:
         raise RowError(field, "negative_duration", f"{v!r} is negative")
     return int(x) if isinstance(v, int) else round(x)
 
 
-def parse_nonneg_float(v: Any, field: str) -> float:
+def parse_nonneg_float(v: Any, field: str) -> float | None:
     if _missing(v):
-        raise RowError(field, "missing_field", "is missing")
+        return None
     x = _to_float(v, field)
     if x < 0:
         raise RowError(field, "invalid_value", f"{v!r} is negative")
@@ -162,9 +166,9 @@ def format_timestamp_us(us: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros:06d}"
 
 
-def parse_table_ids(v: Any, field: str) -> list[int]:
+def parse_table_ids(v: Any, field: str) -> list[int] | None:
     if v is None:
-        return []
+        return None
     if isinstance(v, list):
         items: list[Any] = v
     elif isinstance(v, str):
@@ -290,8 +294,8 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     assert instance_id is not None
     cluster = cluster_key(kind, instance_id)
     query_id = parse_int(raw.get("query_id"), "query_id")
-    user_id = parse_int(raw.get("user_id"), "user_id")
-    database_id = parse_int(raw.get("database_id"), "database_id")
+    user_id = _opt_int(raw.get("user_id"), "user_id")
+    database_id = _opt_int(raw.get("database_id"), "database_id")
     arrival_us = parse_timestamp_us(raw.get("arrival_timestamp"))
     compile_ms = parse_duration(raw.get("compile_duration_ms"), "compile_duration_ms")
     queue_ms = parse_duration(raw.get("queue_duration_ms"), "queue_duration_ms")
@@ -319,7 +323,8 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         "compile_duration_ms": compile_ms,
         "queue_duration_ms": queue_ms,
         "execution_duration_ms": exec_ms,
-        "total_duration_ms": queue_ms + exec_ms,
+        # unknown if either part is: a total without its queue time would look fast
+        "total_duration_ms": None if queue_ms is None or exec_ms is None else queue_ms + exec_ms,
         "feature_fingerprint": fingerprint,
         "was_aborted": parse_bool(raw.get("was_aborted"), "was_aborted"),
         "was_cached": parse_bool(raw.get("was_cached"), "was_cached"),
@@ -344,7 +349,15 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         "num_scans": _opt_int(raw.get("num_scans"), "num_scans"),
         "num_aggregations": _opt_int(raw.get("num_aggregations"), "num_aggregations"),
     }
-    for f in ("num_joins", "num_scans", "num_aggregations", "cluster_size"):
+    for f in (
+        "num_joins",
+        "num_scans",
+        "num_aggregations",
+        "cluster_size",
+        "num_permanent_tables_accessed",
+        "num_external_tables_accessed",
+        "num_system_tables_accessed",
+    ):
         if rec[f] is not None and rec[f] < 0:
             raise RowError(f, "invalid_value", f"{rec[f]!r} is negative")
     return rec

@@ -3,7 +3,8 @@
 Freshness: for a read, ``freshness_ms`` = the query's arrival minus the latest earlier
 write to the same table in the same run and cluster (ms, float), None when no write was
 seen before (or the last write is later than the read). Reads are resolved before the
-query's own writes are recorded. Table ids repeated within one list give one row.
+query's own writes are recorded. Table ids repeated within one list give one row. A NULL
+list (not measured, e.g. a result-cache hit) gives no rows, like an empty one.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ def flatten(
     base = {a: rec[a] for a in _ATTRS}
     arrival = rec["arrival_us"]
     rows: list[dict[str, Any]] = []
-    for t in dict.fromkeys(rec["read_table_ids"]):
+    for t in dict.fromkeys(rec["read_table_ids"] or ()):
         lw = last_write_us.get(t)
         fresh = (arrival - lw) / 1000.0 if lw is not None and lw <= arrival else None
         rows.append({**base, "table_id": t, "access": "read", "freshness_ms": fresh})
     writes: dict[int, int] = {}
-    for t in dict.fromkeys(rec["write_table_ids"]):
+    for t in dict.fromkeys(rec["write_table_ids"] or ()):
         rows.append({**base, "table_id": t, "access": "write", "freshness_ms": None})
         writes[t] = arrival
     return rows, writes

@@ -11,6 +11,11 @@ asc (deterministic tie-break); ranks 1..k. Boards (``common.contract.BOARDS``):
 * ``biggest_spillers``: query_key by mbytes_spilled (only > 0)
 * ``hottest_tables``: ``cluster/table_id`` by accesses (a query reading and writing a
   table counts 2; an id repeated within one list counts once)
+
+Unknown values (NULL: not measured) are skipped, never ranked as 0: a query without a
+known compile time is not on ``longest_compiles``, a query without a user not on the user
+boards, a NULL duration adds nothing to a sum (a cluster with no known execution time is
+not on ``busiest_clusters``), a NULL table-id list accesses no table.
 """
 
 from __future__ import annotations
@@ -48,17 +53,20 @@ def board_values(rows: list[list[Any]]) -> dict[str, dict[str, float]]:
     spills: dict[str, float] = {}
     tables: dict[str, float] = defaultdict(float)
     for cluster, user, exe, total, comp, spill, qk, reads, writes in rows:
-        clusters[cluster] += exe
-        u = f"{cluster}/{user}"
-        user_q[u] += 1
-        user_rt[u] += total
-        if comp > 0:
+        if exe is not None:
+            clusters[cluster] += exe
+        if user is not None:
+            u = f"{cluster}/{user}"
+            user_q[u] += 1
+            if total is not None:
+                user_rt[u] += total
+        if comp is not None and comp > 0:
             compiles[qk] = comp
-        if spill > 0:
+        if spill is not None and spill > 0:
             spills[qk] = spill
-        for t in dict.fromkeys(reads):
+        for t in dict.fromkeys(reads or ()):
             tables[f"{cluster}/{t}"] += 1
-        for t in dict.fromkeys(writes):
+        for t in dict.fromkeys(writes or ()):
             tables[f"{cluster}/{t}"] += 1
     return {
         "busiest_clusters": clusters,

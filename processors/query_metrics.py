@@ -3,6 +3,10 @@
 Pure logic. A clean record is reduced to a compact row (:func:`qm_row`) kept in window
 state; :func:`window_record` turns a window's rows into the output record (fields in
 docs/processors.md). Percentiles are exact (``processors.stats.quantile_cont``).
+
+NULL measures (not measured, e.g. a result-cache hit's MB scanned) are left out of that
+measure's sum and percentiles, as in SQL, and ``<measure>_known`` counts the values that
+were there; a sum over no known value is None, not 0. Counts and rates count every query.
 """
 
 from __future__ import annotations
@@ -31,30 +35,39 @@ def qm_row(rec: dict[str, Any]) -> list[Any]:
 
 
 _LAT = ("queue_ms", "execution_ms", "total_ms")
+_MB = ("mbytes_scanned", "mbytes_spilled")
+#: every nullable measure of a window record (its ``_sum`` and ``_known`` fields)
+MEASURES: tuple[str, ...] = (*_LAT, *_MB)
+
+
+def _sum(values: list[Any]) -> Any:
+    """SQL ``sum``: None over no value; floats exactly rounded (order-independent)."""
+    if not values:
+        return None
+    return math.fsum(values) if any(isinstance(v, float) for v in values) else sum(values)
 
 
 def _aggregate(rows: list[list[Any]]) -> tuple[dict[str, Any], list[list[int]]]:
     by_type = [0] * len(QUERY_TYPES)
     aborted = cached = 0
-    lat: list[list[int]] = [[], [], []]
+    known: list[list[Any]] = [[] for _ in MEASURES]
     for r in rows:
         by_type[r[0]] += 1
         aborted += r[1]
         cached += r[2]
-        lat[0].append(r[3])
-        lat[1].append(r[4])
-        lat[2].append(r[5])
+        for values, v in zip(known, r[3:8], strict=True):
+            if v is not None:
+                values.append(v)
     agg: dict[str, Any] = {
         "queries": len(rows),
         "aborted": aborted,
         "cached": cached,
         "by_type": by_type,
-        "mbytes_scanned_sum": math.fsum(r[6] for r in rows),
-        "mbytes_spilled_sum": math.fsum(r[7] for r in rows),
     }
-    for name, values in zip(_LAT, lat, strict=True):
-        agg[f"{name}_sum"] = sum(values)
-    return agg, lat
+    for name, values in zip(MEASURES, known, strict=True):
+        agg[f"{name}_sum"] = _sum(values)
+        agg[f"{name}_known"] = len(values)
+    return agg, known[: len(_LAT)]
 
 
 def _record(
@@ -74,11 +87,10 @@ def _record(
         "abort_rate": agg["aborted"] / n if n else None,
         "cache_hit_rate": agg["cached"] / n if n else None,
         "count_by_type": {t: agg["by_type"][i] for i, t in enumerate(QUERY_TYPES)},
-        "mbytes_scanned_sum": agg["mbytes_scanned_sum"],
-        "mbytes_spilled_sum": agg["mbytes_spilled_sum"],
     }
-    for name in _LAT:
+    for name in MEASURES:
         out[f"{name}_sum"] = agg[f"{name}_sum"]
+        out[f"{name}_known"] = agg[f"{name}_known"]
     return out
 
 
@@ -112,11 +124,11 @@ def fleet_record(
         "aborted": sum(p["aborted"] for p in ps),
         "cached": sum(p["cached"] for p in ps),
         "by_type": [sum(p["by_type"][i] for p in ps) for i in range(len(QUERY_TYPES))],
-        "mbytes_scanned_sum": math.fsum(p["mbytes_scanned_sum"] for p in ps),
-        "mbytes_spilled_sum": math.fsum(p["mbytes_spilled_sum"] for p in ps),
     }
-    for name in _LAT:
-        agg[f"{name}_sum"] = sum(p[f"{name}_sum"] for p in ps)  # integers
+    for name in MEASURES:
+        agg[f"{name}_sum"] = _sum([p[f"{name}_sum"] for p in ps if p[f"{name}_sum"] is not None])
+        # a partial from before known-counts existed had every value known
+        agg[f"{name}_known"] = sum(p.get(f"{name}_known", p["queries"]) for p in ps)
     out = _record(run_id, FLEET, start, end, agg, all(p["final"] for p in ps))
     out["percentiles"] = "sketch"
     out["clusters"] = len(ps)

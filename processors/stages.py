@@ -553,7 +553,7 @@ def build_stage(
             if value["seq"] <= st.get(hk, -1):
                 return  # a re-emitted copy
             st.set(hk, value["seq"])
-            last = {t: st.get(f"lw:{run}|{t}") for t in value["read_table_ids"]}
+            last = {t: st.get(f"lw:{run}|{t}") for t in value["read_table_ids"] or ()}
             rows, writes = flatten(value, last)
             for t, us in writes.items():
                 lk = f"lw:{run}|{t}"

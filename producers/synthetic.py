@@ -2,8 +2,10 @@
 
 Output has the real files' 24 columns and quirks: 0/1 flags, ints written as floats
 (``compile_duration_ms``, ``num_*_tables_accessed``, ``cluster_size``), NULL
-``cluster_size`` for serverless, comma-separated table-id strings, NULL fingerprints and
-table counts for result-cache hits, query ids not monotone in arrival time, a few dominant
+``cluster_size`` for serverless, comma-separated table-id strings, the real files' NULL
+measures (:data:`NULL_RATES`: every result-cache hit has NULL compile time, fingerprint,
+table counts and lists and MB; a few other rows a NULL compile time, fingerprint or MB
+pair), query ids not monotone in arrival time, a few dominant
 clusters, few users per cluster (one cluster minting many), bursty ETL writes followed by
 reads of the same tables, heavy-tailed runtimes and bytes scanned.
 
@@ -72,6 +74,9 @@ _SCAN_BUCKETS = [
 ]
 _SCAN_P = [0.75, 0.19, 0.04, 0.01, 0.002]
 _WRITES = ("insert", "copy", "delete")
+#: NULL ("not measured") among the non-cached rows, measured on real samples (redset.md);
+#: ``SyntheticSpec.nulls`` scales them (0 = none; cache hits are always NULL there)
+NULL_RATES = {"compile_duration_ms": 0.003, "feature_fingerprint": 0.0045, "mbytes": 0.004}
 
 ERROR_KINDS = (
     "unknown_query_type",
@@ -84,7 +89,7 @@ _TYPOS = ["selcet", "insrt", "drop_table", "merge", "sleect", "upsert", "grant",
 _BAD_NUMBERS = ["12ms", "abc", "1,5", "NaNms", "--3", "1e"]
 _BAD_TIMESTAMPS = [
     "2024-13-45 25:61:00",
-    "",
+    " ",  # blank, not empty: an empty CSV field is NULL (missing), whatever the manifest says
     "yesterday",
     "2024-02-30 10:00:00",
     "31/03/2024 10:00",
@@ -101,6 +106,7 @@ class SyntheticSpec:
     days: float = 7.0
     error_rate: float = 0.0
     duplicate_rate: float = 0.0
+    nulls: float = 1.0  # multiplier of NULL_RATES
 
     def __post_init__(self) -> None:
         if self.kind not in ("provisioned", "serverless", "mixed"):
@@ -111,6 +117,11 @@ class SyntheticSpec:
             raise ValueError("synthetic rows >= 0, clusters >= 1 and days > 0 are required")
         if not (0 <= self.error_rate < 1 and 0 <= self.duplicate_rate < 1):
             raise ValueError("synthetic error_rate and duplicate_rate must be in [0, 1)")
+        if not 0 <= self.nulls * max(NULL_RATES.values()) <= 1:
+            raise ValueError(
+                f"synthetic nulls must be in [0, {1 / max(NULL_RATES.values()):g}] "
+                "(a multiplier of the real files' NULL rates)"
+            )
 
     @classmethod
     def parse(cls, text: str) -> SyntheticSpec:
@@ -320,6 +331,15 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
     writes = np.isin(qtype, (*_WRITES, "ctas", "update")) & ~cached
     write_ids = pa.array(write_tbl.astype(str).astype(object), pa.string(), mask=~writes)
 
+    # --- NULL measures: every cache hit, a few other rows (own stream: the other columns
+    # are the same whatever the NULL rates)
+    nrng = np.random.default_rng([spec.seed, 16])
+    rate = {k: v * spec.nulls for k, v in NULL_RATES.items()}
+    null_compile = cached | (nrng.random(n) < rate["compile_duration_ms"])
+    null_fp = cached | (nrng.random(n) < rate["feature_fingerprint"])
+    null_mb = cached | (nrng.random(n) < rate["mbytes"])
+    fingerprint[null_fp] = None
+
     # --- assemble, sort into replay order ----------------------------------------------
     order = np.lexsort((query_id, arrival_us))
     ts = pa.array(arrival_us[order], type=pa.timestamp("us"))
@@ -336,7 +356,7 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
         "database_id": pa.array(database[order]),
         "query_id": pa.array(query_id[order]),
         "arrival_timestamp": ts,
-        "compile_duration_ms": pa.array(compile_ms[order].astype(float)),
+        "compile_duration_ms": _nullable(compile_ms.astype(float), null_compile),
         "queue_duration_ms": pa.array(queue[order]),
         "execution_duration_ms": pa.array(execution[order]),
         "feature_fingerprint": pa.array(fingerprint[order], type=pa.string()),
@@ -349,8 +369,8 @@ def generate(spec: SyntheticSpec) -> SyntheticData:
         "num_system_tables_accessed": _nullable(system.astype(float), cached),
         "read_table_ids": read_ids.take(pa.array(order)),
         "write_table_ids": write_ids.take(pa.array(order)),
-        "mbytes_scanned": pa.array(mbytes_scanned[order]),
-        "mbytes_spilled": pa.array(mbytes_spilled[order]),
+        "mbytes_scanned": _nullable(mbytes_scanned, null_mb),
+        "mbytes_spilled": _nullable(mbytes_spilled, null_mb),
         "num_joins": _nullable(joins, cached),
         "num_scans": _nullable(scans, cached),
         "num_aggregations": _nullable(aggs, cached),
@@ -397,7 +417,7 @@ def _inject(
                  for v in col.to_pylist()], pa.string()
             )  # fmt: skip
         cols[c] = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    for c in ("query_type", "query_id", "user_id"):
+    for c in ("query_type", "query_id", "instance_id"):
         cols[c] = table.column(c).combine_chunks()
     edits: dict[str, dict[int, Any]] = {c: {} for c in cols}  # column -> row -> new value
     records: list[tuple[int, str, str | None]] = []
@@ -417,7 +437,8 @@ def _inject(
             field = "arrival_timestamp"
             edits[field][i] = _BAD_TIMESTAMPS[i % len(_BAD_TIMESTAMPS)]
         else:
-            field = ("query_id", "user_id", "arrival_timestamp")[i % 3]
+            # only what a query cannot be without (a NULL measure is valid: not measured)
+            field = ("query_id", "instance_id", "arrival_timestamp")[i % 3]
             edits[field][i] = None
         records.append((i, kind, field))
     for c, changes in edits.items():

@@ -46,8 +46,9 @@ def fill_synthetic(
                num_permanent_tables_accessed::BIGINT AS num_permanent_tables_accessed,
                num_external_tables_accessed::BIGINT AS num_external_tables_accessed,
                num_system_tables_accessed::BIGINT AS num_system_tables_accessed,
-               coalesce(list_transform(string_split(read_table_ids, ','), lambda x: x::BIGINT), []) AS read_table_ids,
-               coalesce(list_transform(string_split(write_table_ids, ','), lambda x: x::BIGINT), []) AS write_table_ids,
+               -- NULL (not measured, e.g. a cache hit) stays NULL, as the clean stage keeps it
+               list_transform(string_split(read_table_ids, ','), lambda x: x::BIGINT) AS read_table_ids,
+               list_transform(string_split(write_table_ids, ','), lambda x: x::BIGINT) AS write_table_ids,
                mbytes_scanned, mbytes_spilled, num_joins, num_scans, num_aggregations, now() AS loaded_at
         FROM s)
         """,
@@ -84,6 +85,9 @@ def fill_synthetic(
                      'mbytes_scanned_sum', sum(mbytes_scanned), 'mbytes_spilled_sum', sum(mbytes_spilled),
                      'queue_ms_sum', sum(queue_duration_ms), 'execution_ms_sum', sum(execution_duration_ms),
                      'total_ms_sum', sum(total_duration_ms),
+                     'queue_ms_known', count(queue_duration_ms), 'execution_ms_known', count(execution_duration_ms),
+                     'total_ms_known', count(total_duration_ms), 'mbytes_scanned_known', count(mbytes_scanned),
+                     'mbytes_spilled_known', count(mbytes_spilled),
                      'queue_ms_p50', quantile_cont(queue_duration_ms, 0.5),
                      'queue_ms_p95', quantile_cont(queue_duration_ms, 0.95),
                      'queue_ms_p99', quantile_cont(queue_duration_ms, 0.99),
@@ -105,10 +109,12 @@ def fill_synthetic(
         SELECT run_id, cluster, ws, ws + $w, true,
                json_object('record', 'window', 'run_id', run_id, 'cluster', cluster, 'window_start', ws,
                  'window_end', ws + $w, 'final', true, 'queries', count(*),
+                 'compile_known', count(compile_duration_ms),
                  'compiled', count(*) FILTER (WHERE compile_duration_ms > 0),
                  'compiled_share', avg((compile_duration_ms > 0)::INT),
                  'compile_ms_sum', sum(compile_duration_ms), 'compile_ms_mean', avg(compile_duration_ms),
                  'compile_ms_p95', quantile_cont(compile_duration_ms, 0.95),
+                 'fingerprint_known', count(feature_fingerprint),
                  'fingerprints_first_seen', 0, 'fingerprints_repeated', 0),
                now()
         FROM (SELECT *, arrival_us // 1000 // $w * $w AS ws FROM clean_queries WHERE run_id = $run)
@@ -148,7 +154,10 @@ def fill_synthetic(
             WITH v AS (
                 SELECT arrival_us // 1000 // $w * $w AS ws, {entity} AS entity, {value}::DOUBLE AS value
                 FROM clean_queries WHERE run_id = $run GROUP BY ALL),
-            r AS (SELECT *, row_number() OVER (PARTITION BY ws ORDER BY value DESC, entity) AS rank FROM v)
+            -- boards skip unknowns (a NULL user or value is on no board), as the stage does
+            k AS (SELECT * FROM v WHERE entity IS NOT NULL AND value IS NOT NULL
+                  AND ($board NOT IN ('longest_compiles', 'biggest_spillers') OR value > 0)),
+            r AS (SELECT *, row_number() OVER (PARTITION BY ws ORDER BY value DESC, entity) AS rank FROM k)
             SELECT $run, $board, 'final', ws, ws + $w,
                    to_json(list({{'board': $board, 'rank': rank, 'entity': entity, 'value': value,
                                   'window_start': ws, 'window_end': ws + $w}} ORDER BY rank)), now()

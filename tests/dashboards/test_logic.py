@@ -142,3 +142,30 @@ def test_bad_dashboard_arg_is_one_line_naming_the_flag() -> None:
 
     with pytest.raises(ArgsError, match=r"--refresh-seconds.*'soon'"):
         settings_from_argv(["--refresh-seconds", "soon"])
+
+
+def test_a_figure_with_nothing_known_is_na_not_zero() -> None:
+    """A window whose queries all had NULL MB (e.g. only result-cache hits) has a NULL sum:
+    the tile says n/a, and the delta against it is not computed."""
+    w = pd.DataFrame(
+        {
+            "window_start": pd.to_datetime(["2024-03-01 00:00", "2024-03-01 01:00"]),
+            "final": [True, True],
+            "queries": [10, 4],
+            "p95_total_ms": [5.0, None],
+            "abort_rate": [0.0, 0.0],
+            "cache_hit_rate": [0.5, 1.0],
+            "mbytes_scanned": [2048.0, None],
+            "mbytes_spilled": [0.0, float("nan")],
+        }
+    )
+    got = {label: (value, delta) for label, value, delta in tiles.kpis(w)}
+    assert got["GB scanned"] == ("n/a", None)
+    assert got["GB spilled"] == ("n/a", None)
+    assert got["p95 latency"] == ("n/a", None)
+    assert got["Cache-hit rate"] == ("100.00 %", "+50.00 %")
+    from dashboards.data import gb, human_int, ms, pct
+
+    for f in (gb, human_int, ms, pct):
+        assert f(None) == f(float("nan")) == f(pd.NA) == "n/a"
+    assert gb(0.0) == "0.0 GB" and pct(0) == "0.00 %"  # a known zero stays a zero

@@ -1,5 +1,9 @@
 """The batch oracle: what the chain must output for a synthetic dataset, from DuckDB over
 the generator's table minus the manifest's broken rows (never from processors.clean).
+
+The generator writes the real files' NULL measures: the oracle's aggregates are SQL's
+(``sum``, ``count(x)``, ``quantile_cont`` skip NULLs; a sum over no value is NULL), so the
+chain's sums, known-counts and percentiles must follow the same semantics.
 """
 
 from __future__ import annotations
@@ -102,11 +106,12 @@ def check_chain(
         [(None, v, 0) for v in qm if v["record"] == "window"], ("cluster", "window_start")
     )
     lat_cols = ", ".join(
-        f"sum({c}) AS {n}_sum, "
+        f"sum({c}) AS {n}_sum, count({c}) AS {n}_known, "
         + ", ".join(f"quantile_cont({c}, {q}) AS {n}_{lab}" for q, lab in PCTS)
         + ", "
         + ", ".join(
-            f"list_sort(list({c}))[CAST(floor({q} * (count(*) - 1)) AS BIGINT) + 1] AS {n}_{lab}_lower"
+            f"list_sort(list({c}) FILTER (WHERE {c} IS NOT NULL))"
+            f"[CAST(floor({q} * (count({c}) - 1)) AS BIGINT) + 1] AS {n}_{lab}_lower"
             for q, lab in PCTS
         )
         for n, c in LAT
@@ -116,6 +121,7 @@ def check_chain(
     )
     base_sql = f"""count(*) AS queries, count(*) FILTER (WHERE aborted) AS aborted,
         count(*) FILTER (WHERE cached) AS cached, sum(scanned) AS scanned, sum(spilled) AS spilled,
+        count(scanned) AS scanned_known, count(spilled) AS spilled_known,
         {type_cols}, {lat_cols}"""
     exp: dict[tuple, dict[str, Any]] = {}
     for grp in ("cluster", f"'{FLEET}'"):
@@ -141,8 +147,11 @@ def check_chain(
         assert got["count_by_type"] == {t: e[f"t_{t}"] for t in QUERY_TYPES}
         assert close(got["mbytes_scanned_sum"], e["scanned"]), key
         assert close(got["mbytes_spilled_sum"], e["spilled"]), key
+        assert got["mbytes_scanned_known"] == e["scanned_known"], key
+        assert got["mbytes_spilled_known"] == e["spilled_known"], key
         for n, _ in LAT:
             assert got[f"{n}_sum"] == e[f"{n}_sum"], (key, n)
+            assert got[f"{n}_known"] == e[f"{n}_known"], (key, n)
             for _, lab in PCTS:
                 if key[0] == FLEET:  # sketch: within 1 % of the exact lower quantile
                     assert close(got[f"{n}_{lab}"], e[f"{n}_{lab}_lower"], rel=0.0101), (
@@ -171,6 +180,7 @@ def check_chain(
           FROM (SELECT *, coalesce(num_joins, 0) + coalesce(num_scans, 0)
                           + coalesce(num_aggregations, 0) AS c FROM good))
         SELECT cluster, ws, count(*) AS queries, count(*) FILTER (WHERE compile > 0) AS compiled,
+               count(compile) AS compile_known, count(fp) AS fp_known,
                sum(compile) AS compile_sum, quantile_cont(compile, 0.95) AS p95,
                count(*) FILTER (WHERE first) AS first, count(*) FILTER (WHERE NOT first) AS repeated,
                list(bucket) AS buckets, list(compile) AS compiles
@@ -184,18 +194,25 @@ def check_chain(
         got = cm[key]
         assert got["queries"] == e["queries"] and got["compiled"] == e["compiled"], key
         assert got["compile_ms_sum"] == e["compile_sum"], key
-        assert close(got["compile_ms_mean"], e["compile_sum"] / e["queries"])
-        assert close(got["compiled_share"], e["compiled"] / e["queries"])
+        assert got["compile_known"] == e["compile_known"], key
+        assert got["fingerprint_known"] == e["fp_known"], key
+        known = e["compile_known"]
+        assert close(got["compile_ms_mean"], e["compile_sum"] / known if known else None), key
+        assert close(got["compiled_share"], e["compiled"] / known if known else None), key
         assert close(got["compile_ms_p95"], e["p95"]), key
         assert got["fingerprints_first_seen"] == e["first"], key
         assert got["fingerprints_repeated"] == e["repeated"], key
         n_b: Counter[str] = Counter()
-        s_b: Counter[str] = Counter()
+        k_b: Counter[str] = Counter()
+        s_b: dict[str, int] = {}
         for b, c in zip(e["buckets"], e["compiles"], strict=True):
             n_b[b] += 1
-            s_b[b] += c
+            if c is not None:
+                k_b[b] += 1
+                s_b[b] = s_b.get(b, 0) + c
         for b, v in got["by_complexity"].items():
-            assert v["queries"] == n_b[b] and v["compile_ms_sum"] == s_b[b], (key, b)
+            assert v["queries"] == n_b[b] and v["compile_known"] == k_b[b], (key, b)
+            assert v["compile_ms_sum"] == s_b.get(b), (key, b)
 
     # ---- LEADERBOARD ------------------------------------------------------------------
     lb = latest(
@@ -216,9 +233,10 @@ def check_chain(
         """
     )
     board_sql = {
-        "busiest_clusters": "SELECT ws, cluster AS entity, sum(exec) AS v FROM lbw GROUP BY ALL",
-        "top_users_by_queries": "SELECT ws, cluster || '/' || user_id AS entity, count(*) AS v FROM lbw GROUP BY ALL",
-        "top_users_by_runtime": "SELECT ws, cluster || '/' || user_id AS entity, sum(total) AS v FROM lbw GROUP BY ALL",
+        # unknowns are skipped: a NULL value or entity is on no board
+        "busiest_clusters": "SELECT ws, cluster AS entity, sum(exec) AS v FROM lbw WHERE exec IS NOT NULL GROUP BY ALL",
+        "top_users_by_queries": "SELECT ws, cluster || '/' || user_id AS entity, count(*) AS v FROM lbw WHERE user_id IS NOT NULL GROUP BY ALL",
+        "top_users_by_runtime": "SELECT ws, cluster || '/' || user_id AS entity, sum(total) AS v FROM lbw WHERE user_id IS NOT NULL AND total IS NOT NULL GROUP BY ALL",
         "longest_compiles": "SELECT ws, qk AS entity, compile AS v FROM lbw WHERE compile > 0",
         "biggest_spillers": "SELECT ws, qk AS entity, spilled AS v FROM lbw WHERE spilled > 0",
         "hottest_tables": "SELECT ws, entity, count(*) AS v FROM acc GROUP BY ALL",
@@ -274,7 +292,13 @@ def check_chain(
     for qk, t, ts_us, lw in fresh:
         want_f = None if lw is None else (ts_us - lw) / 1000.0
         assert close(keys[(qk, t, "read")]["freshness_ms"], want_f), (qk, t)
+    (n_null_compile, n_null_mb, n_null_fp) = con.execute(  # type: ignore[misc]
+        "SELECT count(*) - count(compile), count(*) - count(scanned), count(*) - count(fp) FROM good"
+    ).fetchone()
     return {
+        "null_compile": n_null_compile,
+        "null_mbytes": n_null_mb,
+        "null_fingerprint": n_null_fp,
         "raw": n_raw,
         "clean": len(clean_rows),
         "dead": len(bad),

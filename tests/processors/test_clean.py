@@ -77,6 +77,54 @@ def test_serverless_has_null_cluster_size() -> None:
     assert c is not None and c["cluster"] == "serverless-7" and c["cluster_size"] is None
 
 
+#: what cannot be a query without (docs/CONTRACT.md): identity, event time, classification
+REQUIRED = (
+    "instance_id",
+    "query_id",
+    "arrival_timestamp",
+    "query_type",
+    "was_aborted",
+    "was_cached",
+)
+DURATIONS = ("compile_duration_ms", "queue_duration_ms", "execution_duration_ms")
+#: everything else may be NULL (not measured) and stays NULL in CLEAN_DATA
+NULLABLE = tuple(c for c in REDSET_COLUMNS if c not in REQUIRED)
+
+
+def test_result_cache_hit_with_null_measures_is_clean() -> None:
+    """The shape of every result-cache hit in the real files."""
+    nulls = ("compile_duration_ms", "feature_fingerprint", "num_permanent_tables_accessed",
+             "num_external_tables_accessed", "num_system_tables_accessed", "read_table_ids",
+             "write_table_ids", "mbytes_scanned", "mbytes_spilled")  # fmt: skip
+    res = clean_row(raw(was_cached="1", query_type="other", **dict.fromkeys(nulls)))
+    assert res.clean is not None, res.dead
+    for f in nulls:
+        assert res.clean[f] is None, f
+    assert res.clean["queue_duration_ms"] == 5 and res.clean["total_duration_ms"] == 125
+
+
+@given(st.sampled_from(NULLABLE), st.sampled_from([None, "", "  "]))
+def test_a_null_measure_or_attribute_stays_null(field: str, empty: Any) -> None:
+    res = clean_row(raw(**{field: empty}))
+    assert res.clean is not None, res.dead
+    if field in ("read_table_ids", "write_table_ids"):
+        # a present but empty list is "no table", a NULL one "not measured"
+        assert res.clean[field] == ([] if empty is not None else None)
+    else:
+        assert res.clean[field] is None
+    if field in ("queue_duration_ms", "execution_duration_ms"):
+        assert res.clean["total_duration_ms"] is None  # a total without a part is unknown
+
+
+@given(st.sampled_from(REQUIRED), st.sampled_from([None, ""]))
+def test_a_missing_identity_or_class_is_a_dead_letter(field: str, empty: Any) -> None:
+    res = clean_row(raw(**{field: empty}))
+    assert res.dead is not None and res.dead["field"] == field
+    want = "invalid_timestamp" if field == "arrival_timestamp" and empty == "" else "missing_field"
+    assert res.dead["reason"] == want
+    assert res.dead["message"].startswith(f"parts/7.csv row 1234 field {field}: ")
+
+
 def _dead(**over: Any) -> tuple[str, str | None, str]:
     res = clean_row(raw(**over))
     assert res.dead is not None and res.clean is None
@@ -101,6 +149,10 @@ def test_dead_letter_reasons() -> None:
     assert _dead(was_aborted="maybe")[:2] == ("invalid_boolean", "was_aborted")
     assert _dead(read_table_ids="1,x")[:2] == ("invalid_table_ids", "read_table_ids")
     assert _dead(mbytes_spilled=-1.0)[:2] == ("invalid_value", "mbytes_spilled")
+    assert _dead(num_system_tables_accessed="-1.0")[:2] == (
+        "invalid_value",
+        "num_system_tables_accessed",
+    )
     assert _dead(_error={"field": None, "reason": "unreadable_row", "message": "bad quote"})[
         :2
     ] == (
@@ -194,7 +246,7 @@ def test_clean_row_never_raises_and_yields_exactly_one_result(over: dict[str, An
         c = res.clean
         assert c is not None
         assert c["query_type"] in QUERY_TYPES
-        assert (
-            min(c["queue_duration_ms"], c["execution_duration_ms"], c["compile_duration_ms"]) >= 0
-        )
-        assert c["mbytes_scanned"] >= 0 and c["mbytes_spilled"] >= 0
+        for f in (*DURATIONS, "mbytes_scanned", "mbytes_spilled"):
+            assert c[f] is None or c[f] >= 0, f
+        for f in REQUIRED:
+            assert c[f] is not None, f

@@ -25,3 +25,7 @@ def test_chain_equals_batch_oracle(chain_settings: Settings) -> None:
     print(f"chain+check {time.monotonic() - t0:.1f}s", counts)
     assert counts["raw"] == summary.rows_sent
     assert counts["dead"] > 0 and counts["duplicates"] > 0 and counts["boards"] > 0
+    # the input has the real files' NULL measures: the equalities above covered them
+    assert (
+        counts["null_compile"] > 0 and counts["null_mbytes"] > 0 and counts["null_fingerprint"] > 0
+    )

@@ -53,7 +53,9 @@ def check_round_trip(settings: Settings, table, file_label: str, summary) -> Non
     assert len(msgs) == table.num_rows == summary.rows_sent == summary.rows_read
     want = dict((r, k) for k, r in expected_order(table))
     rows = table.to_pylist()
-    per_key: dict[str | None, list[tuple[int, int]]] = {}
+    # order holds per key within its partition; rows without a key (unreadable instance
+    # id) are spread over the partitions by row number
+    per_key: dict[tuple[str | None, int], list[tuple[int, int]]] = {}
     for m in msgs:
         v = value(m)
         h = {k: x.decode() for k, x in m.headers()}
@@ -77,7 +79,7 @@ def check_round_trip(settings: Settings, table, file_label: str, summary) -> Non
         arrival = src["arrival_timestamp"]
         if isinstance(arrival, datetime):
             assert ts == int(arrival.replace(tzinfo=UTC).timestamp() * 1000)
-        per_key.setdefault(key, []).append((ts, row))
+        per_key.setdefault((key, m.partition()), []).append((ts, row))
     for key, seq in per_key.items():
         assert [t for t, _ in seq] == sorted(t for t, _ in seq), f"out of order for {key}"
 

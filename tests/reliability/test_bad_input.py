@@ -367,7 +367,7 @@ ROW_DEFECTS: list[tuple[str, str, str]] = [
     ("user_id", "abc", "invalid_number"),
     ("execution_duration_ms", "12ms", "invalid_number"),
     ("instance_id", "cluster-x", "invalid_number"),
-    ("database_id", "", "missing_field"),
+    ("query_id", "", "missing_field"),  # a NULL measure or attribute is valid (not measured)
     ("mbytes_scanned", "-3.0", "invalid_value"),
     ("was_cached", "maybe", "invalid_boolean"),
     ("read_table_ids", "1,two,3", "invalid_table_ids"),

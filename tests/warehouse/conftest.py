@@ -47,7 +47,7 @@ def messages(
         if res.clean is not None:
             c = res.clean
             out["clean"].append((c["cluster"], c, c["arrival_us"] // 1000))
-            for t in c["read_table_ids"]:
+            for t in c["read_table_ids"] or ():  # NULL: not measured (cache hits)
                 out["flattened"].append((c["cluster"], {**{k: c[k] for k in (
                     "query_key", "run_id", "cluster", "cluster_kind", "instance_id", "query_id", "user_id",
                     "database_id", "arrival_us", "query_type", "was_aborted", "was_cached",

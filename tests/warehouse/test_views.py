@@ -162,3 +162,33 @@ def test_export_refuses_unknown_relation(tmp_path: Path) -> None:
     con = duckdb.connect()
     assert con.execute(f"SELECT count(*) FROM read_csv('{tmp_path / 'o.csv'}')").fetchone() == (0,)
     con.close()
+
+
+def test_views_keep_sql_null_semantics_for_unmeasured_values() -> None:
+    """fact_query keeps the NULLs (every result-cache hit has NULL MB and compile time);
+    the views' sums, known-counts and means are over known values, the dashboards' totals
+    count every query in the rates."""
+    wh = Warehouse.open(":memory:")
+    fill_synthetic(wh, 3000, seed=3, run_id="n")
+    df = wh.query("SELECT * FROM fact_query")
+    cached = df[df["was_cached"]]
+    assert len(cached) > 0 and cached["mbytes_scanned"].isna().all()
+    assert cached["compile_duration_ms"].isna().all()
+    health = wh.query(
+        "SELECT sum(queries) AS q, sum(mbytes_known) AS mk, sum(compile_known) AS ck, "
+        "sum(mbytes_scanned) AS mb FROM v_cluster_health"
+    ).iloc[0]
+    assert health["q"] == len(df)
+    assert health["mk"] == df["mbytes_scanned"].notna().sum() < len(df)
+    assert health["ck"] == df["compile_duration_ms"].notna().sum() < len(df)
+    assert health["mb"] == pytest.approx(df["mbytes_scanned"].sum())  # pandas skips NaN too
+    fleet = wh.query(
+        "SELECT sum(queries) AS q, sum(cached) AS c, sum(mbytes_scanned_known) AS mk, "
+        "sum(total_known) AS tk FROM v_fleet_kpi"
+    ).iloc[0]
+    assert fleet["q"] == len(df) and fleet["c"] == len(cached)
+    assert fleet["mk"] == df["mbytes_scanned"].notna().sum()
+    assert fleet["tk"] == df["total_duration_ms"].notna().sum()
+    cm = wh.query("SELECT sum(queries) AS q, sum(compile_known) AS k FROM v_compile_metrics")
+    assert cm["k"].item() == df["compile_duration_ms"].notna().sum() < cm["q"].item()
+    wh.close()
