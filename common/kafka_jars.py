@@ -152,7 +152,9 @@ class _Progress:
         self.mb = 0.0
         self.tty = sys.stderr.isatty()
         if not quiet:
-            print(f"{what} (once; about 60 MB from an empty ~/.m2) ...", file=sys.stderr, flush=True)
+            print(
+                f"{what} (once; about 60 MB from an empty ~/.m2) ...", file=sys.stderr, flush=True
+            )
 
     def step(self, line: str) -> None:
         self.n += 1
