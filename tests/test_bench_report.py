@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.__main__ import markdown_table, median, metric, rounds
+from bench.report import markdown_table, median, metric, rounds
 
 
 def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
