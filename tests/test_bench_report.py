@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.report import markdown_table, median, metric, rounds
+import pytest
+
+from bench.brokers import with_broker
+from bench.report import broker_line, markdown_table, median, metric, rounds
+from common.settings import Settings
 
 
 def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
@@ -41,3 +45,26 @@ def test_rounds_measure_every_variant_each_round_starting_one_later() -> None:
     assert r["b_peak"] == [1.0, 1.0, 1.0]
     assert median([5.0, 1.0, 3.0]) == 3.0
     assert metric(3.0, "rows/s", 2.0, runs=[1.0, 3.0, 5.0])["runs"] == [1.0, 3.0, 5.0]
+
+
+def test_the_broker_is_named_in_the_markdown_and_older_results_still_print() -> None:
+    result = {
+        "machine": {"cores": 2},
+        "broker": {"kind": "kafka", "version": "4.1.1", "local": True, "bootstrap": None},
+        "metrics": {"view_p95_ms": metric(67.5, "ms")},
+    }
+    assert "Broker: Apache Kafka 4.1.1 (local, started by the bench)." in markdown_table(result)
+    assert broker_line({"broker": {"kind": "tansu", "version": None, "local": False}}) == (
+        "Tansu (configured)"
+    )
+    del result["broker"]
+    assert "Broker:" not in markdown_table(result)
+
+
+def test_the_bench_measures_kafka_unless_told_tansu() -> None:
+    auto = Settings().with_(embedded_broker="auto")
+    assert with_broker(auto, None).embedded_broker == "kafka"
+    assert with_broker(auto, "tansu").embedded_broker == "tansu"
+    assert with_broker(auto.with_(embedded_broker="tansu"), None).embedded_broker == "tansu"
+    with pytest.raises(ValueError, match="--broker 'auto'"):
+        with_broker(auto, "auto")
