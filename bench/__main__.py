@@ -29,7 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.brokers import Fresh, broker_info, fresh_brokers, with_broker
 from bench.chain import bench_chain, default_rows
-from bench.report import console, markdown_table, median, metric, pctl, print_table, rounds
+from bench.report import (
+    compare_table,
+    console,
+    markdown_table,
+    median,
+    metric,
+    pctl,
+    print_table,
+    rounds,
+)
 from common.broker import broker_for
 from common.settings import Settings
 from common.signals import interrupt_on
@@ -606,10 +615,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RESULT_JSON",
         help="print an earlier result as a Markdown table and exit (runs nothing)",
     )
+    ap.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RESULT_JSON",
+        help="print earlier results side by side as a Markdown table and exit (runs nothing)",
+    )
     Settings.add_arguments(ap, only=["kafka"])
     args = ap.parse_args(argv)
     if args.markdown:
         print(markdown_table(json.loads(Path(args.markdown).read_text())))
+        return 0
+    if args.compare:
+        print(compare_table({Path(p).stem: json.loads(Path(p).read_text()) for p in args.compare}))
         return 0
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)

@@ -93,6 +93,32 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def compare_table(results: dict[str, dict[str, Any]]) -> str:
+    """Results side by side (name -> result JSON, e.g. one per broker): each metric's value
+    and ratio to its baseline per result, the metrics of the first result first."""
+    names: list[str] = []
+    for r in results.values():
+        names += [n for n in r["metrics"] if n not in names]
+
+    def cell(r: dict[str, Any], name: str) -> str:
+        m = r["metrics"].get(name)
+        if m is None:
+            return "- | -"
+        value, _, base, ratio = _cells(m)
+        return f"{value} | {ratio}" + (f" (of {base})" if base != "-" else "")
+
+    head = " | ".join(f"{k} | ratio" for k in results)
+    lines = [f"| metric | {head} | unit |", "|---|" + "---:|---:|" * len(results) + "---|"]
+    for name in names:
+        unit = next(r["metrics"][name]["unit"] for r in results.values() if name in r["metrics"])
+        cells = " | ".join(cell(r, name) for r in results.values())
+        lines.append(f"| `{name}` | {cells} | {unit} |")
+    lines.append("")
+    for k, r in results.items():
+        lines.append(f"{k}: {broker_line(r) or 'broker not recorded'}.")
+    return "\n".join(lines)
+
+
 def print_table(result: dict[str, Any]) -> None:
     broker = broker_line(result)
     t = Table(title="make bench" + (f" on {broker}" if broker else ""))

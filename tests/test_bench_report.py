@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from bench.brokers import with_broker
-from bench.report import broker_line, markdown_table, median, metric, rounds
+from bench.report import broker_line, compare_table, markdown_table, median, metric, rounds
 from common.settings import Settings
 
 
@@ -68,3 +69,23 @@ def test_the_bench_measures_kafka_unless_told_tansu() -> None:
     assert with_broker(auto.with_(embedded_broker="tansu"), None).embedded_broker == "tansu"
     with pytest.raises(ValueError, match="--broker 'auto'"):
         with_broker(auto, "auto")
+
+
+def test_compare_puts_results_side_by_side_with_their_ratios() -> None:
+    def result(kind: str, chain: float) -> dict[str, Any]:
+        return {
+            "machine": {},
+            "broker": {"kind": kind, "version": "1", "local": True},
+            "metrics": {"chain_sustained_rows_per_s": metric(chain, "rows/s", 1000.0)},
+        }
+
+    only_kafka = result("kafka", 500.0)
+    only_kafka["metrics"]["view_p95_ms"] = metric(60.0, "ms")
+    lines = compare_table({"k": only_kafka, "t": result("tansu", 100.0)}).splitlines()
+    assert lines[0] == "| metric | k | ratio | t | ratio | unit |"
+    assert lines[2] == (
+        "| `chain_sustained_rows_per_s` | 500.0 | 0.5 (of 1,000.0) | 100.0 | 0.1 (of 1,000.0) "
+        "| rows/s |"
+    )
+    assert lines[3] == "| `view_p95_ms` | 60.0 | - | - | - | ms |"
+    assert lines[-1] == "t: Tansu 1 (local, started by the bench)."
