@@ -110,7 +110,14 @@ def compare_table(results: dict[str, dict[str, Any]]) -> str:
     head = " | ".join(f"{k} | ratio" for k in results)
     lines = [f"| metric | {head} | unit |", "|---|" + "---:|---:|" * len(results) + "---|"]
     for name in names:
-        unit = next(r["metrics"][name]["unit"] for r in results.values() if name in r["metrics"])
+        units = {k: r["metrics"][name]["unit"] for k, r in results.items() if name in r["metrics"]}
+        first = next(iter(units.values()))
+        # a unit naming a size (e.g. the chain's rows) said for each result where they differ
+        unit = (
+            first
+            if len(set(units.values())) == 1
+            else "; ".join(f"{k}: {u}" for k, u in units.items())
+        )
         cells = " | ".join(cell(r, name) for r in results.values())
         lines.append(f"| `{name}` | {cells} | {unit} |")
     lines.append("")
