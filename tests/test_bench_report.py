@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from bench.__main__ import markdown_table, median, metric, rounds
+import pytest
+
+from bench.brokers import with_broker
+from bench.report import broker_line, compare_table, markdown_table, median, metric, rounds
+from common.settings import Settings
 
 
 def test_markdown_table_lists_every_metric_with_its_baseline() -> None:
@@ -41,3 +46,46 @@ def test_rounds_measure_every_variant_each_round_starting_one_later() -> None:
     assert r["b_peak"] == [1.0, 1.0, 1.0]
     assert median([5.0, 1.0, 3.0]) == 3.0
     assert metric(3.0, "rows/s", 2.0, runs=[1.0, 3.0, 5.0])["runs"] == [1.0, 3.0, 5.0]
+
+
+def test_the_broker_is_named_in_the_markdown_and_older_results_still_print() -> None:
+    result = {
+        "machine": {"cores": 2},
+        "broker": {"kind": "kafka", "version": "4.1.1", "local": True, "bootstrap": None},
+        "metrics": {"view_p95_ms": metric(67.5, "ms")},
+    }
+    assert "Broker: Apache Kafka 4.1.1 (local, started by the bench)." in markdown_table(result)
+    assert broker_line({"broker": {"kind": "tansu", "version": None, "local": False}}) == (
+        "Tansu (configured)"
+    )
+    del result["broker"]
+    assert "Broker:" not in markdown_table(result)
+
+
+def test_the_bench_measures_kafka_unless_told_tansu() -> None:
+    auto = Settings().with_(embedded_broker="auto")
+    assert with_broker(auto, None).embedded_broker == "kafka"
+    assert with_broker(auto, "tansu").embedded_broker == "tansu"
+    assert with_broker(auto.with_(embedded_broker="tansu"), None).embedded_broker == "tansu"
+    with pytest.raises(ValueError, match="--broker 'auto'"):
+        with_broker(auto, "auto")
+
+
+def test_compare_puts_results_side_by_side_with_their_ratios() -> None:
+    def result(kind: str, chain: float) -> dict[str, Any]:
+        return {
+            "machine": {},
+            "broker": {"kind": kind, "version": "1", "local": True},
+            "metrics": {"chain_sustained_rows_per_s": metric(chain, "rows/s", 1000.0)},
+        }
+
+    only_kafka = result("kafka", 500.0)
+    only_kafka["metrics"]["view_p95_ms"] = metric(60.0, "ms")
+    lines = compare_table({"k": only_kafka, "t": result("tansu", 100.0)}).splitlines()
+    assert lines[0] == "| metric | k | ratio | t | ratio | unit |"
+    assert lines[2] == (
+        "| `chain_sustained_rows_per_s` | 500.0 | 0.5 (of 1,000.0) | 100.0 | 0.1 (of 1,000.0) "
+        "| rows/s |"
+    )
+    assert lines[3] == "| `view_p95_ms` | 60.0 | - | - | - | ms |"
+    assert lines[-1] == "t: Tansu 1 (local, started by the bench)."

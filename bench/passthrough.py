@@ -1,0 +1,150 @@
+"""``python -m bench.passthrough``: a bare consume -> produce worker, the chain's baseline.
+
+One worker reads a topic in a consumer group and produces every message (key, value,
+timestamp) unchanged to another topic, committing its offsets every ``--commit-every``
+seconds after its producer has flushed (at-least-once, as a Quix stage checkpoints).
+``make bench`` runs five of them with the chain's topology (see :func:`start_topology`):
+RAW -> CLEAN' and four CLEAN' -> an output each, all at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.settings import Settings
+from common.signals import interrupt_on
+from common.topics import ensure_topics
+
+#: the chain's commit interval (processors.stages._app), so both commit as often
+COMMIT_EVERY_S = 2.0
+
+
+def passthrough(
+    s: Settings, source: str, target: str, group: str, until_idle: float | None, commit_every: float
+) -> int:
+    """Copy ``source`` to ``target`` in ``group`` until stopped or idle: messages copied."""
+    from confluent_kafka import Consumer, KafkaError, Producer
+
+    from common.kafka_config import consumer_config, producer_config
+
+    c = Consumer(consumer_config(s, group))
+    # the stages' producers are idempotent except on Tansu (kafka_config says why)
+    p = Producer(producer_config(s, idempotent=not s.on_tansu))
+    c.subscribe([source])
+    n = 0
+    last_msg: float | None = None
+    last_commit = time.monotonic()
+    pending = False
+
+    def commit() -> None:
+        nonlocal pending, last_commit
+        if pending:
+            p.flush(s.message_timeout_ms / 1000)
+            c.commit(asynchronous=False)
+            pending = False
+        last_commit = time.monotonic()
+
+    try:
+        while True:
+            batch = c.consume(1000, 0.2)
+            for m in batch:
+                if m.error():
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        print(f"passthrough {group}: {m.error()}", file=sys.stderr)
+                    continue
+                while True:
+                    try:
+                        p.produce(target, m.value(), m.key(), timestamp=m.timestamp()[1])
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+                n += 1
+                pending = True
+            p.poll(0)
+            now = time.monotonic()
+            if batch:
+                last_msg = now
+            if now - last_commit >= commit_every:
+                commit()
+            if until_idle is not None and last_msg is not None and now - last_msg >= until_idle:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        commit()
+        c.close()
+    return n
+
+
+def start_topology(
+    s: Settings, prefix: str, until_idle: float, log_dir: Path
+) -> tuple[list[subprocess.Popen[bytes]], dict[str, str]]:
+    """Start five workers with the chain's topology on ``prefix``'s RAW topic: the
+    ``clean`` worker RAW -> ``<prefix>PASS.clean``, each other stage's worker
+    ``<prefix>PASS.clean`` -> ``<prefix>PASS.<stage>``. Returns the processes and each
+    worker's group -> the topic it reads (topics created with the chain's partitions)."""
+    # imported here: a worker process must not pay for Quix Streams, which it does not use
+    from processors.stages import STAGES, input_topic
+
+    ts = s.with_(topic_prefix=prefix)
+    clean_out = f"{prefix}PASS.clean"
+    routes: dict[str, tuple[str, str]] = {}
+    for stage in STAGES:
+        src = ts.topic("raw") if input_topic(stage) == "raw" else clean_out
+        routes[stage] = (src, clean_out if stage == "clean" else f"{prefix}PASS.{stage}")
+    ensure_topics(ts, sorted({t for _, t in routes.values()}))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs, inputs = [], {}
+    for stage, (src, dst) in routes.items():
+        group = f"{ts.group(stage)}.passthrough"
+        cmd = [sys.executable, "-m", "bench.passthrough", "--input", src, "--output", dst,
+               "--group", group, "--until-idle", str(until_idle)]  # fmt: skip
+        with open(log_dir / f"passthrough-{stage}.log", "wb") as log:
+            procs.append(
+                subprocess.Popen(cmd, env=ts.to_env(), stdout=subprocess.DEVNULL, stderr=log)
+            )
+        inputs[group] = src
+    return procs, inputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.passthrough", description=__doc__)
+    ap.add_argument("--input", required=True, help="topic to read (full name)")
+    ap.add_argument("--output", required=True, help="topic to write (full name)")
+    ap.add_argument("--group", required=True, help="consumer group")
+    ap.add_argument(
+        "--until-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop once no message came for SECONDS after the first one (default: run until "
+        "Ctrl-C / SIGTERM)",
+    )
+    ap.add_argument(
+        "--commit-every",
+        type=float,
+        default=COMMIT_EVERY_S,
+        metavar="SECONDS",
+        help=f"flush and commit every SECONDS (default {COMMIT_EVERY_S:g}, as the chain)",
+    )
+    Settings.add_arguments(ap, only=["kafka"])
+    args = ap.parse_args(argv)
+    s = Settings.from_args(args)
+    if s.embedded:
+        print("error: no broker configured: set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    n = passthrough(s, args.input, args.output, args.group, args.until_idle, args.commit_every)
+    print(f"passthrough {args.group}: {n} messages {args.input} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    interrupt_on(signal.SIGTERM)
+    sys.exit(main())
