@@ -44,16 +44,21 @@ def committed(admin: AdminClient, group: str, topic: str, partitions: int) -> in
     return sum(max(0, tp.offset) for tp in res.topic_partitions or [] if tp.topic == topic)
 
 
-def tree_rss_mb(procs: Sequence[subprocess.Popen[bytes]]) -> float:
-    """RSS of the processes and all their descendants, MB."""
-    total = 0
+def _tree(procs: Sequence[subprocess.Popen[bytes]]) -> list[psutil.Process]:
+    out = []
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             p = psutil.Process(proc.pid)
+            out += [p, *p.children(recursive=True)]
+    return out
+
+
+def tree_rss_mb(procs: Sequence[subprocess.Popen[bytes]]) -> float:
+    """RSS of the processes and all their descendants, MB."""
+    total = 0
+    for p in _tree(procs):
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-            for c in p.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += c.memory_info().rss
     return total / 2**20
 
 
@@ -110,15 +115,6 @@ class CpuMeter:
         for pid, (name, used) in self._last.items():
             out[name] = out.get(name, 0.0) + used - self._first.get(pid, 0.0)
         return out
-
-
-def _tree(procs: Sequence[subprocess.Popen[bytes]]) -> list[psutil.Process]:
-    out = []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            p = psutil.Process(proc.pid)
-            out += [p, *p.children(recursive=True)]
-    return out
 
 
 def watch(

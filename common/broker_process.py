@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -59,12 +59,15 @@ class _NullLogger:
 
 
 def wait_for_metadata(
-    bootstrap: str, settings: Settings, timeout_s: float, *, alive: object = None
+    bootstrap: str,
+    settings: Settings,
+    timeout_s: float,
+    *,
+    alive: Callable[[], bool] | None = None,
 ) -> Metadata:
     """Block until the broker answers a metadata request naming at least one broker.
 
-    ``alive``: an optional callable; when it returns False (the process died) waiting stops
-    at once. Raises BrokerError naming the address if no answer comes within ``timeout_s``.
+    ``alive``: when given and it returns False (the process died), waiting stops at once. Raises BrokerError naming the address if no answer comes within ``timeout_s``.
     """
     from confluent_kafka.admin import AdminClient
 
@@ -75,7 +78,7 @@ def wait_for_metadata(
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while (remaining := deadline - time.monotonic()) > 0:
-        if callable(alive) and not alive():
+        if alive is not None and not alive():
             raise BrokerError(f"the broker process for {bootstrap} exited while starting")
         try:
             md = admin.list_topics(timeout=min(remaining, 2.0))
@@ -196,13 +199,6 @@ class BrokerProcess:
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
         self.cleanup()
-
-    def kill(self) -> None:
-        """SIGKILL the broker (a crash, for fault tests); its storage is kept."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(self.stop_timeout_s)
-        self.proc = None
 
     def __enter__(self) -> Self:
         return self.start() if self.proc is None else self
