@@ -24,7 +24,7 @@ from bench.report import console, metric
 from bench.watch import Watched, watch
 from common.settings import Settings
 from common.topics import ensure_topics
-from processors.stages import STAGES, input_topic
+from processors.stages import ALL_WORKERS, input_topic, worker_id, worker_name
 
 #: seconds without input after which the chain's stages and the workers stop
 IDLE_S = 5.0
@@ -55,7 +55,7 @@ def run_chain(s: Settings, prefix: str, timeout_s: float) -> Watched:
             [sys.executable, "-m", "processors", "all", "--until-idle", str(IDLE_S)],
             env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
-    inputs = {cs.group(st): cs.topic(input_topic(st)) for st in STAGES}
+    inputs = {cs.group(worker_id(w)): cs.topic(input_topic(w[0])) for w in ALL_WORKERS}
     w = watch(cs, [proc], inputs, started, timeout_s)
     if w.codes != [0]:
         err = log_path.read_bytes().decode(errors="replace")[-400:]
@@ -77,7 +77,7 @@ def _per_stage(w: Watched, rows: int) -> str:
     """Each group's own sustained rate, in words (which stage holds the chain back)."""
     groups = list(w.offsets[-1][1]) if w.offsets else []
     parts = []
-    for st, g in zip(STAGES, groups, strict=False):
+    for st, g in zip([worker_name(w) for w in ALL_WORKERS], groups, strict=False):
         r = analyse(w.offsets, [g], rows).sustained_rows_per_s
         parts.append(f"{st} {r:,.0f}" if r else f"{st} -")
     return ", ".join(parts)
@@ -146,7 +146,10 @@ def chain_metrics(
             chain.total_s, "s (launch to every group's last commit)", base.total_s, False
         ),
         "processors_rss_peak_mb": metric(
-            peak, "MB (supervisor + 5 stages; baseline: 5 passthrough workers)", base_peak, False
+            peak,
+            "MB (supervisor + the workers; baseline: the passthrough workers)",
+            base_peak,
+            False,
         ),
         "processors_rss_late_mb": metric(
             late, "MB at 90 % of the input (baseline: at 50 %; ratio 1 = flat)", half, False

@@ -1,10 +1,11 @@
 """``python -m bench.passthrough``: a bare consume -> produce worker, the chain's baseline.
 
 One worker reads a topic in a consumer group and produces every message (key, value,
-timestamp) unchanged to another topic, committing its offsets every ``--commit-every``
-seconds after its producer has flushed (at-least-once, as a Quix stage checkpoints).
-``make bench`` runs five of them with the chain's topology (see :func:`start_topology`):
-RAW -> CLEAN' and four CLEAN' -> an output each, all at once.
+timestamp) unchanged to each of its output topics, committing its offsets every
+``--commit-every`` seconds after its producer has flushed (at-least-once, as a Quix stage
+checkpoints). ``make bench`` runs one per worker of ``python -m processors all``, with its
+topology (see :func:`start_topology`): RAW -> CLEAN', and CLEAN' -> one topic per stage of
+the worker reading CLEAN_DATA, all at once.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ COMMIT_EVERY_S = 2.0
 
 
 def passthrough(
-    s: Settings, source: str, target: str, group: str, until_idle: float | None, commit_every: float
+    s: Settings,
+    source: str,
+    targets: list[str],
+    group: str,
+    until_idle: float | None,
+    commit_every: float,
 ) -> int:
-    """Copy ``source`` to ``target`` in ``group`` until stopped or idle: messages copied."""
+    """Copy ``source`` to each of ``targets`` in ``group`` until stopped or idle: messages
+    read."""
     from confluent_kafka import Consumer, KafkaError, Producer
 
     from common.kafka_config import consumer_config, producer_config
@@ -59,12 +66,13 @@ def passthrough(
                     if m.error().code() != KafkaError._PARTITION_EOF:
                         print(f"passthrough {group}: {m.error()}", file=sys.stderr)
                     continue
-                while True:
-                    try:
-                        p.produce(target, m.value(), m.key(), timestamp=m.timestamp()[1])
-                        break
-                    except BufferError:
-                        p.poll(0.05)
+                for target in targets:
+                    while True:
+                        try:
+                            p.produce(target, m.value(), m.key(), timestamp=m.timestamp()[1])
+                            break
+                        except BufferError:
+                            p.poll(0.05)
                 n += 1
                 pending = True
             p.poll(0)
@@ -86,27 +94,29 @@ def passthrough(
 def start_topology(
     s: Settings, prefix: str, until_idle: float, log_dir: Path
 ) -> tuple[list[subprocess.Popen[bytes]], dict[str, str]]:
-    """Start five workers with the chain's topology on ``prefix``'s RAW topic: the
-    ``clean`` worker RAW -> ``<prefix>PASS.clean``, each other stage's worker
-    ``<prefix>PASS.clean`` -> ``<prefix>PASS.<stage>``. Returns the processes and each
-    worker's group -> the topic it reads (topics created with the chain's partitions)."""
+    """Start one worker per worker of ``python -m processors all`` on ``prefix``'s RAW
+    topic: the ``clean`` worker RAW -> ``<prefix>PASS.clean``, the one reading CLEAN_DATA
+    ``<prefix>PASS.clean`` -> ``<prefix>PASS.<stage>`` for each of its stages. Returns the
+    processes and each worker's group -> the topic it reads (topics created with the
+    chain's partitions)."""
     # imported here: a worker process must not pay for Quix Streams, which it does not use
-    from processors.stages import STAGES, input_topic
+    from processors.stages import ALL_WORKERS, input_topic, worker_id
 
     ts = s.with_(topic_prefix=prefix)
     clean_out = f"{prefix}PASS.clean"
-    routes: dict[str, tuple[str, str]] = {}
-    for stage in STAGES:
-        src = ts.topic("raw") if input_topic(stage) == "raw" else clean_out
-        routes[stage] = (src, clean_out if stage == "clean" else f"{prefix}PASS.{stage}")
-    ensure_topics(ts, sorted({t for _, t in routes.values()}))
+    routes: dict[str, tuple[str, list[str]]] = {}
+    for stages in ALL_WORKERS:
+        src = ts.topic("raw") if input_topic(stages[0]) == "raw" else clean_out
+        outs = [clean_out if st == "clean" else f"{prefix}PASS.{st}" for st in stages]
+        routes[worker_id(stages)] = (src, outs)
+    ensure_topics(ts, sorted({t for _, outs in routes.values() for t in outs}))
     log_dir.mkdir(parents=True, exist_ok=True)
     procs, inputs = [], {}
-    for stage, (src, dst) in routes.items():
-        group = f"{ts.group(stage)}.passthrough"
-        cmd = [sys.executable, "-m", "bench.passthrough", "--input", src, "--output", dst,
+    for name, (src, outs) in routes.items():
+        group = f"{ts.group(name)}.passthrough"
+        cmd = [sys.executable, "-m", "bench.passthrough", "--input", src, "--output", *outs,
                "--group", group, "--until-idle", str(until_idle)]  # fmt: skip
-        with open(log_dir / f"passthrough-{stage}.log", "wb") as log:
+        with open(log_dir / f"passthrough-{name}.log", "wb") as log:
             procs.append(
                 subprocess.Popen(cmd, env=ts.to_env(), stdout=subprocess.DEVNULL, stderr=log)
             )
@@ -117,7 +127,12 @@ def start_topology(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.passthrough", description=__doc__)
     ap.add_argument("--input", required=True, help="topic to read (full name)")
-    ap.add_argument("--output", required=True, help="topic to write (full name)")
+    ap.add_argument(
+        "--output",
+        required=True,
+        nargs="+",
+        help="topic(s) to write (full names), each gets every message",
+    )
     ap.add_argument("--group", required=True, help="consumer group")
     ap.add_argument(
         "--until-idle",
@@ -141,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no broker configured: set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
     n = passthrough(s, args.input, args.output, args.group, args.until_idle, args.commit_every)
-    print(f"passthrough {args.group}: {n} messages {args.input} -> {args.output}", file=sys.stderr)
+    outs = ", ".join(args.output)
+    print(f"passthrough {args.group}: {n} messages {args.input} -> {outs}", file=sys.stderr)
     return 0
 
 

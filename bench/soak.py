@@ -50,9 +50,12 @@ from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
 from processors.experiment import reconcile, run_experiment
-from processors.stages import STAGES
+from processors.stages import ALL_WORKERS, worker_name
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
+
+#: the processes ``python -m processors all`` runs
+WORKERS = [worker_name(w) for w in ALL_WORKERS]
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +136,7 @@ class Procs:
         return p
 
     def stage_pids(self) -> dict[str, int]:
-        """PIDs of the supervisor's stage children, by stage (from their command lines)."""
+        """PIDs of the supervisor's worker children, by worker (from their command lines)."""
         sup = self.procs.get("processors")
         out: dict[str, int] = {}
         if sup is None or sup.poll() is not None:
@@ -141,7 +144,7 @@ class Procs:
         with contextlib.suppress(psutil.Error):
             for c in psutil.Process(sup.pid).children():
                 cmd = c.cmdline()
-                for st in STAGES:
+                for st in WORKERS:
                     if st in cmd:
                         out[st] = c.pid
         return out
@@ -383,7 +386,7 @@ def soak_faults(
     materialize = ["processors.warehouse", "materialize", "--db", fault_db]
     replay_s = rows / rate
     schedule = kill_schedule(
-        [*STAGES, "materializer", "replay"], 0.15 * replay_s, 0.9 * replay_s, rng
+        [*WORKERS, "materializer", "replay"], 0.15 * replay_s, 0.9 * replay_s, rng
     )
     kills: list[dict[str, Any]] = []
     t0 = time.monotonic()
@@ -397,7 +400,7 @@ def soak_faults(
                 time.sleep(0.2)
             pid = (
                 procs.stage_pids().get(target)
-                if target in STAGES
+                if target in WORKERS
                 else (procs.procs[target].pid if procs.procs[target].poll() is None else None)
             )
             if pid is None:

@@ -1,8 +1,10 @@
-"""``python -m processors STAGE... | all [--until-idle SECONDS] [settings flags]``.
+"""``python -m processors WORKER... | all [--until-idle SECONDS] [settings flags]``.
 
-One stage runs in this process; several stages (or ``all``) run as one child process per
-stage (each its own consumer group). Ctrl-C / SIGTERM stops every child (by PID) after
-its checkpoint.
+A worker is a stage or stages reading the same topic joined by ``+``
+(``query_metrics+flatten``); ``all`` is ``clean`` and
+``query_metrics+compile_metrics+leaderboard+flatten``. One worker runs in this process;
+several run as one child process each (each its own consumer group). Ctrl-C / SIGTERM
+stops every child (by PID) after its checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import time
 from dataclasses import fields
 
 from common.settings import Settings, SettingsError
-from processors.stages import STAGES, input_topic, output_topics, run_stage
+from processors.stages import (
+    ALL_WORKERS,
+    STAGES,
+    input_topic,
+    output_topics,
+    parse_worker,
+    run_worker,
+    worker_name,
+)
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -29,15 +39,17 @@ def settings_env(s: Settings) -> dict[str, str]:
 
 
 def parse_stages(names: list[str]) -> list[str]:
+    """The workers named (``all`` = :data:`ALL_WORKERS`), each once, in order."""
     out: list[str] = []
     for n in names:
-        if n == "all":
-            out += [s for s in STAGES if s not in out]
-        elif n in STAGES:
-            if n not in out:
-                out.append(n)
-        else:
-            raise SettingsError(f"unknown stage {n!r}: expected one of {', '.join(STAGES)} or all")
+        try:
+            found = [worker_name(w) for w in ALL_WORKERS] if n == "all" else [n]
+            for w in found:
+                w = worker_name(parse_worker(w))
+                if w not in out:
+                    out.append(w)
+        except ValueError as e:
+            raise SettingsError(f"{e} (or all)") from None
     return out
 
 
@@ -51,9 +63,10 @@ def restart_allowed(failures: list[float], now: float) -> bool:
     return sum(1 for t in failures if now - t < RESTART_WINDOW_S) <= MAX_RESTARTS
 
 
-def upstream_of(stage: str, stages: list[str]) -> list[str]:
-    """The stages among ``stages`` that write the topic ``stage`` reads."""
-    return [u for u in stages if input_topic(stage) in output_topics(u)]
+def upstream_of(worker: str, workers: list[str]) -> list[str]:
+    """The workers among ``workers`` that write the topic ``worker`` reads."""
+    source = input_topic(parse_worker(worker)[0])
+    return [u for u in workers if any(source in output_topics(s) for s in parse_worker(u))]
 
 
 def run_children(stages: list[str], settings: Settings, until_idle: float | None) -> int:
@@ -146,11 +159,16 @@ def run_children(stages: list[str], settings: Settings, until_idle: float | None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m processors",
-        description="Run stream processor stages: " + ", ".join(STAGES) + " (or all). "
-        "One stage runs in this process; several run as one child process each. "
+        description="Run stream processor stages: " + ", ".join(STAGES) + ". A worker is a "
+        "stage, or stages reading the same topic joined by + (one process, one consumer "
+        "group, each message read once); all = "
+        + " and ".join(worker_name(w) for w in ALL_WORKERS)
+        + ". One worker runs in this process; several run as one child process each. "
         "Ctrl-C / SIGTERM stops them after a checkpoint.",
     )
-    parser.add_argument("stages", nargs="+", metavar="STAGE", help="stage names or 'all'")
+    parser.add_argument(
+        "stages", nargs="+", metavar="WORKER", help="stage, stage+stage..., or 'all'"
+    )
     parser.add_argument(
         "--until-idle",
         type=float,
@@ -183,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(stages) > 1:
         return run_children(stages, settings, args.until_idle)
     try:
-        run_stage(stages[0], settings, until_idle=args.until_idle, idle_exit_empty=args.restarted)
+        run_worker(
+            parse_worker(stages[0]),
+            settings,
+            until_idle=args.until_idle,
+            idle_exit_empty=args.restarted,
+        )
     except KeyboardInterrupt:
         return 0
     except Exception as e:

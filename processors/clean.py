@@ -73,7 +73,15 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, str) and v.strip() == "")
 
 
+_INF = math.inf
+
+
 def parse_int(v: Any, field: str, *, required: bool = True) -> int | None:
+    t = type(v)  # fast paths for the common cases; bool is not int here
+    if t is int:
+        return v  # type: ignore[no-any-return]
+    if t is float and v.is_integer():
+        return int(v)
     if _missing(v):
         if required:
             raise RowError(field, "missing_field", "is missing")
@@ -101,6 +109,11 @@ def _to_float(v: Any, field: str) -> float:
 
 
 def parse_duration(v: Any, field: str) -> int | None:
+    t = type(v)
+    if t is int and v >= 0:
+        return v  # type: ignore[no-any-return]
+    if t is float and 0.0 <= v < _INF:
+        return round(v)
     if _missing(v):
         return None
     x = float(v) if isinstance(v, int) and not isinstance(v, bool) else _to_float(v, field)
@@ -110,6 +123,8 @@ def parse_duration(v: Any, field: str) -> int | None:
 
 
 def parse_nonneg_float(v: Any, field: str) -> float | None:
+    if type(v) is float and 0.0 <= v < _INF:
+        return v  # type: ignore[no-any-return]
     if _missing(v):
         return None
     x = _to_float(v, field)
@@ -119,6 +134,8 @@ def parse_nonneg_float(v: Any, field: str) -> float | None:
 
 
 def parse_bool(v: Any, field: str) -> bool:
+    if v is True or v is False:
+        return v  # type: ignore[no-any-return]
     if _missing(v):
         raise RowError(field, "missing_field", "is missing")
     if isinstance(v, bool):
@@ -159,16 +176,28 @@ def parse_timestamp_us(v: Any, field: str = "arrival_timestamp") -> int:
     return us
 
 
+_DAYS: dict[int, str] = {}
+
+
 def format_timestamp_us(us: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffff`` (UTC, no zone suffix)."""
     secs, micros = divmod(us, 10**6)
-    dt = datetime.fromtimestamp(secs, tz=UTC).replace(tzinfo=None)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{micros:06d}"
+    day, sod = divmod(secs, 86400)
+    date = _DAYS.get(day)
+    if date is None:
+        date = datetime.fromtimestamp(day * 86400, tz=UTC).strftime("%Y-%m-%d")
+        if len(_DAYS) < 100_000:
+            _DAYS[day] = date
+    h, rest = divmod(sod, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{date}T{h:02d}:{m:02d}:{sec:02d}.{micros:06d}"
 
 
 def parse_table_ids(v: Any, field: str) -> list[int] | None:
     if v is None:
         return None
+    if type(v) is list and all(type(i) is int and i >= 0 for i in v):
+        return v
     if isinstance(v, list):
         items: list[Any] = v
     elif isinstance(v, str):

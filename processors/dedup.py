@@ -1,17 +1,19 @@
 """Bounded duplicate detection over a key-scoped state store (pure logic).
 
-Per key: ``s:<id>`` holds the value recorded for an id (e.g. its provenance), and a FIFO
-ring ``i:<n>`` of ``[id, event_ms]`` in insertion order with head/tail counters and the
-key's max event time in ``ring``. Entries older than ``horizon_ms`` behind the max event
-time are evicted (at most ``EVICT_PER_CALL`` per call, amortized O(1)), so state is
-bounded by the number of ids within the horizon, not by the stream length.
+Per key, ids are kept in event-time buckets ``d:<n>`` (``{id: value}``, bucket ``n`` =
+``event_ms // width``, ``width`` = horizon / ``BUCKETS``) listed with the key's max event
+time in ``dd``. A bucket wholly older than ``horizon_ms`` behind that max is dropped, so an
+id is remembered for at least the horizon and state is bounded by the ids within it. A
+row changes one bucket and the list: a few state entries per checkpoint for a whole
+batch of rows, not several per row.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-EVICT_PER_CALL = 4
+#: buckets per horizon: an id is forgotten at most horizon / BUCKETS after the horizon
+BUCKETS = 8
 
 
 class KeyState(Protocol):
@@ -43,29 +45,34 @@ class DictState:
 def seen_or_add(state: KeyState, ident: str, event_ms: int, value: Any, horizon_ms: int) -> Any:
     """Return the value stored for ``ident`` if seen within the horizon, else record it
     (with ``value``) and return None."""
-    ring = state.get("ring")
-    if ring is None:
-        ring = [0, 0, event_ms]
-    head, tail, mx = ring
-    if event_ms > mx:
-        mx = event_ms
-    old = state.get("s:" + ident)
-    if old is None:
-        state.set("s:" + ident, value)
-        state.set(f"i:{tail}", [ident, event_ms])
-        tail += 1
-    evicted = 0
-    cutoff = mx - horizon_ms
-    while head < tail and evicted < EVICT_PER_CALL:
-        entry = state.get(f"i:{head}")
-        if entry is None:
-            head += 1
-            continue
-        if entry[1] >= cutoff:
-            break
-        state.delete("s:" + entry[0])
-        state.delete(f"i:{head}")
-        head += 1
-        evicted += 1
-    state.set("ring", [head, tail, mx])
-    return old
+    width = max(1, horizon_ms // BUCKETS)
+    meta = state.get("dd")
+    if meta is None:
+        meta = {"max": event_ms, "b": []}
+    for n in meta["b"]:
+        old = state.get(f"d:{n}").get(ident)
+        if old is not None:
+            return old
+    n = event_ms // width
+    key = f"d:{n}"
+    if n in meta["b"]:
+        bucket = state.get(key)
+    else:
+        bucket = {}
+        meta["b"].append(n)
+        meta["b"].sort()
+    bucket[ident] = value
+    state.set(key, bucket)
+    if event_ms > meta["max"]:
+        meta["max"] = event_ms
+        cutoff = event_ms - horizon_ms
+        while meta["b"] and (meta["b"][0] + 1) * width <= cutoff:
+            state.delete(f"d:{meta['b'].pop(0)}")
+    state.set("dd", meta)
+    return None
+
+
+def remembered(state: KeyState) -> int:
+    """Ids the key remembers now."""
+    meta = state.get("dd") or {"b": []}
+    return sum(len(state.get(f"d:{n}")) for n in meta["b"])
