@@ -79,7 +79,7 @@ _INF = math.inf
 def parse_int(v: Any, field: str, *, required: bool = True) -> int | None:
     t = type(v)  # fast paths for the common cases; bool is not int here
     if t is int:
-        return v  # type: ignore[no-any-return]
+        return v
     if t is float and v.is_integer():
         return int(v)
     if _missing(v):
@@ -111,7 +111,7 @@ def _to_float(v: Any, field: str) -> float:
 def parse_duration(v: Any, field: str) -> int | None:
     t = type(v)
     if t is int and v >= 0:
-        return v  # type: ignore[no-any-return]
+        return v
     if t is float and 0.0 <= v < _INF:
         return round(v)
     if _missing(v):
@@ -124,7 +124,7 @@ def parse_duration(v: Any, field: str) -> int | None:
 
 def parse_nonneg_float(v: Any, field: str) -> float | None:
     if type(v) is float and 0.0 <= v < _INF:
-        return v  # type: ignore[no-any-return]
+        return v
     if _missing(v):
         return None
     x = _to_float(v, field)
@@ -135,7 +135,7 @@ def parse_nonneg_float(v: Any, field: str) -> float | None:
 
 def parse_bool(v: Any, field: str) -> bool:
     if v is True or v is False:
-        return v  # type: ignore[no-any-return]
+        return v
     if _missing(v):
         raise RowError(field, "missing_field", "is missing")
     if isinstance(v, bool):
