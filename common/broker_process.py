@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import re
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from common.kafka_config import admin_config
 from common.settings import Settings
@@ -58,6 +59,40 @@ class _NullLogger:
         return self.log
 
 
+#: librdkafka errors that waiting does not cure: credentials refused, a certificate not trusted
+#: (or TLS spoken to a plaintext port)
+HOPELESS_ERRORS = frozenset({"_AUTHENTICATION", "_SSL"})
+
+_BROKER_PREFIX = re.compile(r"^\S+/\S+: ")  # "sasl_ssl://127.0.0.1:9093/bootstrap: "
+_STATE_SUFFIX = re.compile(r"\s*\(after \d+ms in state .*\)$")
+_OPENSSL_CODE = re.compile(r"error:[0-9A-Fa-f]+:[^:]*::?")
+_SASL_FAILED = re.compile(r"^SASL authentication error: Authentication failed:? ?")
+
+
+def connect_cause(text: str) -> str:
+    """A librdkafka connection error as a short cause (no broker prefix, state or OpenSSL
+    code): "SASL authentication failed: Invalid username or password", "SSL handshake
+    failed: certificate verify failed: ..."."""
+    text = _STATE_SUFFIX.sub("", _BROKER_PREFIX.sub("", text.strip()))
+    text = _OPENSSL_CODE.sub("", text)
+    return _SASL_FAILED.sub("SASL authentication failed: ", text).rstrip(": ")
+
+
+class ConnectErrors:
+    """A client's ``error_cb``: keeps the first hopeless error's cause and the last one."""
+
+    def __init__(self) -> None:
+        self.hopeless: str | None = None
+        self.last: str | None = None
+
+    def __call__(self, err: Any) -> None:
+        if err.name() == "_ALL_BROKERS_DOWN":  # says no more than the error before it
+            return
+        self.last = connect_cause(err.str())
+        if err.name() in HOPELESS_ERRORS and self.hopeless is None:
+            self.hopeless = self.last
+
+
 def wait_for_metadata(
     bootstrap: str,
     settings: Settings,
@@ -67,27 +102,36 @@ def wait_for_metadata(
 ) -> Metadata:
     """Block until the broker answers a metadata request naming at least one broker.
 
-    ``alive``: when given and it returns False (the process died), waiting stops at once. Raises BrokerError naming the address if no answer comes within ``timeout_s``.
+    ``alive``: when given and it returns False (the process died), waiting stops at once.
+    Raises BrokerError naming the address and the cause if no answer comes within
+    ``timeout_s``, and at once when the broker refuses the credentials or TLS fails.
     """
     from confluent_kafka.admin import AdminClient
 
+    errors = ConnectErrors()
     conf = admin_config(settings, bootstrap)
     conf["log_level"] = 0  # librdkafka's own connection errors would flood stderr
     conf["logger"] = _NullLogger()
+    conf["error_cb"] = errors
     admin = AdminClient(conf)
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
+    step = 0.25  # short first tries, so a refused login is told in well under a second
     while (remaining := deadline - time.monotonic()) > 0:
         if alive is not None and not alive():
             raise BrokerError(f"the broker process for {bootstrap} exited while starting")
+        step = min(step * 2, 2.0)
         try:
-            md = admin.list_topics(timeout=min(remaining, 2.0))
+            md = admin.list_topics(timeout=min(remaining, step))
             if md.brokers:
                 return Metadata(len(md.brokers), str(md.cluster_id) if md.cluster_id else None)
         except Exception as e:  # KafkaException on timeout / transport failure
             last = e
+        admin.poll(0)  # serves error_cb
+        if errors.hopeless:
+            raise BrokerError(f"Kafka broker at {bootstrap}: {errors.hopeless}")
         time.sleep(0.05)
-    detail = f" ({last})" if last else ""
+    detail = f" ({errors.last or last})" if errors.last or last else ""
     raise BrokerError(
         f"Kafka broker at {bootstrap} did not answer a metadata request within {timeout_s:g} s{detail}"
     )

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.broker_process import BrokerError, BrokerProcess, free_port
@@ -57,18 +58,68 @@ def new_cluster_id() -> str:
             return cid
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """An extra SASL_SSL listener (mechanism PLAIN) beside the PLAINTEXT one, for testing
+    clients against TLS and authentication. The PLAINTEXT listener stays the inter-broker
+    and readiness listener; the controller listener stays PLAINTEXT on loopback."""
+
+    #: PKCS12 keystore holding the broker's key and its certificate chain
+    keystore: Path
+    keystore_password: str = field(repr=False)
+    #: user name -> password, the accounts PLAIN accepts
+    users: Mapping[str, str] = field(repr=False)
+    #: 0 = a free port picked at start
+    port: int = 0
+
+    def properties(self) -> dict[str, str]:
+        """The listener's settings (``listener.name.sasl_ssl.*``): JAAS for PLAIN with
+        the accounts, and the keystore; clients are not asked for certificates."""
+        for value in (*self.users, *self.users.values(), self.keystore_password):
+            # a JAAS value is quoted and a properties value unescaped: keep both literal
+            if any(c in value for c in '"\\\n;'):
+                raise ValueError(
+                    'SASL_SSL listener: names and passwords may not hold " \\ ; or newlines'
+                )
+        prefix = "listener.name.sasl_ssl."
+        accounts = " ".join(f'user_{u}="{pw}"' for u, pw in self.users.items())
+        return {
+            "sasl.enabled.mechanisms": "PLAIN",
+            prefix + "sasl.enabled.mechanisms": "PLAIN",
+            prefix + "plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {accounts};"
+            ),
+            prefix + "ssl.keystore.type": "PKCS12",
+            prefix + "ssl.keystore.location": str(self.keystore),
+            prefix + "ssl.keystore.password": self.keystore_password,
+            prefix + "ssl.client.auth": "none",
+        }
+
+
 def server_properties(
-    port: int, controller_port: int, data_dir: Path, extra: Mapping[str, str] | None = None
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    extra: Mapping[str, str] | None = None,
+    *,
+    sasl_ssl: SaslSslListener | None = None,
+    sasl_ssl_port: int = 0,
 ) -> dict[str, str]:
     """The broker's configuration: one node as broker and controller on 127.0.0.1, every
-    internal topic at replication factor 1, small thread pools for a 2-core machine."""
+    internal topic at replication factor 1, small thread pools for a 2-core machine; with
+    ``sasl_ssl``, a SASL_SSL listener on ``sasl_ssl_port`` too."""
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
+    protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+    if sasl_ssl is not None:
+        listeners.append(f"SASL_SSL://127.0.0.1:{sasl_ssl_port}")
+        protocols.append("SASL_SSL:SASL_SSL")
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{controller_port}"]),
+        "advertised.listeners": ",".join(listeners),
+        "listener.security.protocol.map": ",".join(protocols),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(data_dir / "log"),
@@ -91,6 +142,8 @@ def server_properties(
         "log.message.timestamp.after.max.ms": str(2**63 - 1),
         "delete.topic.enable": "true",
     }
+    if sasl_ssl is not None:
+        props.update(sasl_ssl.properties())
     props.update(extra or {})
     return props
 
@@ -100,7 +153,8 @@ def render_properties(props: Mapping[str, str]) -> str:
 
 
 class KafkaBroker(BrokerProcess):
-    """Apache Kafka (KRaft, one node) on 127.0.0.1:<free port>."""
+    """Apache Kafka (KRaft, one node) on 127.0.0.1:<free port>, optionally with a SASL_SSL
+    listener as well (``sasl_ssl``; its address is :attr:`sasl_ssl_bootstrap`)."""
 
     kind = "kafka"
     start_timeout_s = 60.0
@@ -113,6 +167,7 @@ class KafkaBroker(BrokerProcess):
         *,
         data_dir: str | Path | None = None,
         extra_properties: Mapping[str, str] | None = None,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         super().__init__(settings, port)
         self.version = kafka_version()
@@ -121,8 +176,17 @@ class KafkaBroker(BrokerProcess):
         self.data_dir: Path | None = Path(persistent).resolve() if persistent else None
         self.controller_port = 0
         self.extra_properties = dict(extra_properties or {})
+        self.sasl_ssl = sasl_ssl
+        self.sasl_ssl_port = sasl_ssl.port if sasl_ssl is not None else 0
         self.jars: Path | None = None
         self.java = ""
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """The SASL_SSL listener's address (after :meth:`start`)."""
+        if self.sasl_ssl is None:
+            raise BrokerError("this broker has no SASL_SSL listener")
+        return f"127.0.0.1:{self.sasl_ssl_port}"
 
     @property
     def config_path(self) -> Path:
@@ -140,10 +204,18 @@ class KafkaBroker(BrokerProcess):
             self.data_dir = Path(tempfile.mkdtemp(prefix=f"kafka-{self.port}-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.controller_port = free_port()
+        if self.sasl_ssl is not None and not self.sasl_ssl_port:
+            self.sasl_ssl_port = free_port()
         props = server_properties(
-            self.port, self.controller_port, self.data_dir, self.extra_properties
+            self.port,
+            self.controller_port,
+            self.data_dir,
+            self.extra_properties,
+            sasl_ssl=self.sasl_ssl,
+            sasl_ssl_port=self.sasl_ssl_port,
         )
         self.config_path.write_text(render_properties(props))
+        self.config_path.chmod(0o600)  # it may hold the listener's passwords
         (self.data_dir / "log4j2.yaml").write_text(LOG4J2)
         meta = self.data_dir / "log" / "meta.properties"
         if meta.exists():

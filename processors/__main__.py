@@ -197,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from common.broker import BrokerError, wait_for_metadata
+
+    # before any Quix client: those retry a refused login or an untrusted certificate
+    # until their own timeouts and then report a bare transport failure
+    try:
+        wait_for_metadata(settings.bootstrap_servers, settings, settings.connect_timeout_s)
+    except BrokerError as e:
+        print(f"error: {', '.join(stages)}: {e}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if len(stages) > 1:
         return run_children(stages, settings, args.until_idle)

@@ -99,20 +99,22 @@ def broker_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
         broker.stop()
 
 
+def require_kafka() -> None:
+    """Skip unless Java 17+ and the Kafka jars (or Maven) are there, except under CI=true,
+    where every test must run. For module-scoped fixtures, which cannot use needs_kafka."""
+    from common.broker import choose
+    from common.kafka_jars import find_java, find_mvn, jars_cached
+
+    choice = choose("auto", find_java(), jars_cached(), find_mvn())
+    if choice.kind != "kafka" and os.environ.get("CI", "").lower() != "true":
+        pytest.skip(f"Apache Kafka cannot run here: {choice.reason}")
+
+
 @pytest.fixture
 def needs_kafka() -> object:
     """Call to require Java 17+ and the Kafka jars (or Maven): skipped without them, except
     under CI=true, where every test must run."""
-
-    def check() -> None:
-        from common.broker import choose
-        from common.kafka_jars import find_java, find_mvn, jars_cached
-
-        choice = choose("auto", find_java(), jars_cached(), find_mvn())
-        if choice.kind != "kafka" and os.environ.get("CI", "").lower() != "true":
-            pytest.skip(f"Apache Kafka cannot run here: {choice.reason}")
-
-    return check
+    return require_kafka
 
 
 @pytest.fixture

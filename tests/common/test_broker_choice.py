@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from common.broker import BrokerError, choose
-from common.kafka_broker import new_cluster_id, render_properties, server_properties
+from common.broker_process import connect_cause
+from common.kafka_broker import (
+    SaslSslListener,
+    new_cluster_id,
+    render_properties,
+    server_properties,
+)
 from common.kafka_jars import Java, jars_dir, kafka_version, parse_java_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +95,49 @@ def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["num.io.threads"] == "4"  # extra properties win
     assert render_properties(props).splitlines()[0] == "process.roles=broker,controller"
+
+
+def test_server_properties_with_a_sasl_ssl_listener(tmp_path: Path) -> None:
+    listener = SaslSslListener(tmp_path / "b.p12", "storepw", {"alice": "alicepw"})
+    props = server_properties(9092, 9093, tmp_path, sasl_ssl=listener, sasl_ssl_port=9094)
+    assert props["listeners"] == (
+        "PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093"
+    )
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094"
+    assert "CONTROLLER:PLAINTEXT" in props["listener.security.protocol.map"].split(",")
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    jaas = props["listener.name.sasl_ssl.plain.sasl.jaas.config"]
+    assert 'user_alice="alicepw"' in jaas and jaas.endswith(";")
+    assert props["listener.name.sasl_ssl.ssl.keystore.location"] == str(tmp_path / "b.p12")
+    assert "alicepw" not in repr(listener) and "storepw" not in repr(listener)
+    with pytest.raises(ValueError):
+        SaslSslListener(tmp_path / "b.p12", "pw", {"bob": 'a"b'}).properties()
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        (
+            "sasl_ssl://127.0.0.1:9094/bootstrap: SASL authentication error: Authentication "
+            "failed: Invalid username or password (after 304ms in state AUTH_REQ)",
+            "SASL authentication failed: Invalid username or password",
+        ),
+        (
+            "sasl_ssl://127.0.0.1:9094/bootstrap: SSL handshake failed: error:0A000086:SSL "
+            "routines::certificate verify failed: broker certificate could not be verified "
+            "(after 6ms in state SSL_HANDSHAKE, 1 identical error(s) suppressed)",
+            "SSL handshake failed: certificate verify failed: broker certificate could not be "
+            "verified",
+        ),
+        (
+            "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused "
+            "(after 0ms in state CONNECT)",
+            "Connect to ipv4#127.0.0.1:1 failed: Connection refused",
+        ),
+    ],
+)
+def test_connect_cause_is_short(text: str, cause: str) -> None:
+    assert connect_cause(text) == cause
 
 
 def test_cluster_ids_are_kraft_shaped() -> None:
