@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,10 @@ def count_topics(s: Settings, isolation: str) -> dict[str, tuple[Counter[tuple],
     """Per logical output topic: (repeated identities, refinements, messages) as read by a
     consumer with ``isolation.level=isolation``."""
     out = {}
+    conf: dict[str, Any] = {"isolation.level": isolation}
     for stage in STAGES:
         for t in output_topics(stage):
-            values = [v for _, v, _ in read_topic(s, s.topic(t), **{"isolation.level": isolation})]
+            values = [v for _, v, _ in read_topic(s, s.topic(t), **conf)]
             dups, merged = repeats(t, values)
             out[t] = (dups, merged, len(values))
     return out
@@ -187,7 +189,7 @@ def test_exactly_once_survives_sigkill_of_every_stage(
             while killed not in log_path.read_text():
                 # mid-run: it has committed progress; that it had work left is checked below
                 pid = wait_for(
-                    lambda st=stage: progress(st) > 0 and stage_pid(sup, st),
+                    partial(lambda st: progress(st) > 0 and stage_pid(sup, st), stage),
                     180,
                     f"{stage} to commit progress",
                 )
@@ -196,7 +198,7 @@ def test_exactly_once_survives_sigkill_of_every_stage(
                     os.kill(pid, signal.SIGKILL)
                 # the supervisor restarts it (or saw it exit on its own just before)
                 wait_for(
-                    lambda st=stage, old=pid: stage_pid(sup, st) not in (None, old), 120,
+                    partial(lambda st, old: stage_pid(sup, st) not in (None, old), stage, pid), 120,
                     f"{stage} to be restarted",
                 )  # fmt: skip
         assert sup.wait(400) == 0, log_path.read_text()[-3000:]
@@ -238,30 +240,31 @@ def test_exactly_once_survives_sigkill_of_every_stage(
         checks = reconcile(wh, run_id, summary.rows_read)
         assert all(c.ok for c in checks), [c for c in checks if not c.ok]
 
-        def n(sql: str) -> int:
+        def rows(sql: str) -> int:
             return int(wh.scalar(sql, [run_id]) or 0)
 
-        assert n("SELECT count(*) FROM clean_queries WHERE run_id = ?") == counts["clean"]
+        assert rows("SELECT count(*) FROM clean_queries WHERE run_id = ?") == counts["clean"]
         assert (
-            n("SELECT count(*) FROM rejects WHERE run_id = ? AND reason <> 'duplicate'")
+            rows("SELECT count(*) FROM rejects WHERE run_id = ? AND reason <> 'duplicate'")
             == counts["dead"]
         )
         assert (
-            n("SELECT count(*) FROM rejects WHERE run_id = ? AND reason = 'duplicate'")
+            rows("SELECT count(*) FROM rejects WHERE run_id = ? AND reason = 'duplicate'")
             == counts["duplicates"]
         )
-        assert n("SELECT count(*) FROM flattened WHERE run_id = ?") == counts["flattened"]
+        assert rows("SELECT count(*) FROM flattened WHERE run_id = ?") == counts["flattened"]
         assert (
-            n("SELECT count(*) FROM query_metrics WHERE run_id = ? AND final") == counts["windows"]
+            rows("SELECT count(*) FROM query_metrics WHERE run_id = ? AND final")
+            == counts["windows"]
         )
         assert (
-            n("SELECT count(*) FROM compile_metrics WHERE run_id = ? AND final")
+            rows("SELECT count(*) FROM compile_metrics WHERE run_id = ? AND final")
             == counts["compile_windows"]
         )
         assert (
-            n("SELECT count(*) FROM leaderboards WHERE run_id = ? AND variant = 'final'")
+            rows("SELECT count(*) FROM leaderboards WHERE run_id = ? AND variant = 'final'")
             == counts["boards"]
         )
-        assert n("SELECT count(*) FROM late_rows WHERE run_id = ?") == counts["late"]
+        assert rows("SELECT count(*) FROM late_rows WHERE run_id = ?") == counts["late"]
     finally:
         wh.close()
