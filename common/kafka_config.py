@@ -104,6 +104,19 @@ def quix_extra_consumer_config(s: Settings) -> dict[str, Any]:
     return {**security_config(s), **session_config(s)}
 
 
+#: a stage's transaction spans one checkpoint (2 s of work) and its flush: the margin over
+#: the flush's own limit, message.timeout.ms
+EOS_TRANSACTION_MARGIN_MS = 5000
+
+
+def eos_transaction_timeout_ms(s: Settings) -> int:
+    """transaction.timeout.ms of the stages' transactional producers. librdkafka refuses one
+    below message.timeout.ms (its default, 60 s, is below the 90 s that experiments and
+    benchmarks use); no longer than needed, as a killed stage's open transaction holds back
+    every read_committed reader of its outputs until the broker aborts it at this timeout."""
+    return s.message_timeout_ms + EOS_TRANSACTION_MARGIN_MS
+
+
 def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]:
     """Extra producer properties passed to ``quixstreams.Application``.
 
@@ -112,7 +125,9 @@ def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]
     idempotence and with one request in flight (module docstring)."""
     conf: dict[str, Any] = {**security_config(s), "message.timeout.ms": s.message_timeout_ms}
     if not s.on_tansu:
-        if s.processing_guarantee != "exactly-once":  # a transactional producer is idempotent
+        if s.processing_guarantee == "exactly-once":
+            conf["transaction.timeout.ms"] = eos_transaction_timeout_ms(s)
+        else:  # a transactional producer is idempotent by itself
             conf["enable.idempotence"] = True
         conf["linger.ms"] = 5
         return conf

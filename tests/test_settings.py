@@ -85,6 +85,16 @@ def test_tansu_workarounds_apply_on_tansu_only() -> None:
         kafka.with_(processing_guarantee="exactly-once"), stateful=True
     )
     assert "enable.idempotence" not in eos
+    # librdkafka refuses message.timeout.ms above transaction.timeout.ms (default 60 s):
+    # the stages' producers must be creatable with the 90 s experiments use
+    from confluent_kafka import Producer
+
+    for ms in (20_000, 90_000):
+        conf = quix_extra_producer_config(
+            kafka.with_(processing_guarantee="exactly-once", message_timeout_ms=ms), stateful=True
+        )
+        assert conf["transaction.timeout.ms"] >= ms
+        Producer({"bootstrap.servers": "127.0.0.1:9", "transactional.id": "t", **conf})
     with pytest.raises(SettingsError, match="Tansu"):
         Settings.from_env({}, broker_kind="tansu", processing_guarantee="exactly-once")
     with pytest.raises(SettingsError, match="EMBEDDED_BROKER"):

@@ -13,11 +13,16 @@ from common.settings import Settings
 
 
 def read_topic(
-    settings: Settings, name: str, *, idle_s: float = 3.0, timeout_s: float = 120.0
+    settings: Settings,
+    name: str,
+    *,
+    idle_s: float = 3.0,
+    timeout_s: float = 120.0,
+    **extra: Any,
 ) -> list[tuple[str | None, Any, int]]:
     """All messages of a full topic name as (key, json value, timestamp ms); stops after
-    ``idle_s`` without a message."""
-    conf = consumer_config(settings, "unused-assign-only")
+    ``idle_s`` without a message. ``extra``: consumer properties (``isolation.level``)."""
+    conf = consumer_config(settings, "unused-assign-only", **extra)
     c = Consumer(conf)
     md = c.list_topics(name, timeout=settings.connect_timeout_s)
     parts = list(md.topics[name].partitions) if name in md.topics else []
