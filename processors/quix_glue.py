@@ -33,6 +33,12 @@ def add_periodic_task(app: Application, task: Callable[[], None]) -> None:
     app._dataframe_registry.register_periodic_task(task)
 
 
+def has_assignment(app: Application) -> bool:
+    """Whether the application's consumer holds partitions now (a restarted member gets
+    none until the group has rebalanced, which waits for the killed member's session)."""
+    return bool(app._consumer.assignment())
+
+
 def before_commit(app: Application, callback: Callable[[], None]) -> None:
     """Call ``callback`` right before every checkpoint commit (the periodic one, a forced
     one at shutdown and the one of a partition revoke), while its transactions are open."""

@@ -14,7 +14,13 @@ from typing import Any
 from quixstreams import Application
 from quixstreams.context import message_context
 
-from processors.quix_glue import CachedState, StateCache, assigned_partitions, store_partitions
+from processors.quix_glue import (
+    CachedState,
+    StateCache,
+    assigned_partitions,
+    has_assignment,
+    store_partitions,
+)
 from processors.winlog import Emit, WindowSpec, mark_flushed, pending
 
 log = logging.getLogger("processors")
@@ -94,6 +100,14 @@ class Runtime:
         # order); if another replica owns it, give up waiting after 3x the idle time
         return self.internal_back >= self.internal_out or idle >= 3 * self.until_idle
 
+    def _unassigned(self, now: float) -> bool:
+        """Not idle while the group has not given this member partitions: restart the
+        idle clock then."""
+        if has_assignment(self.app):
+            return False
+        self.last_row = now
+        return True
+
     def tick(self) -> None:
         now = time.monotonic()
         idle = now - self.last_row
@@ -110,7 +124,7 @@ class Runtime:
                 f()
             self.dirty = False
             self.last_flush = now
-        if self._done(idle):
+        if self._done(idle) and not self._unassigned(now):
             log.info(
                 "%s: %d messages, %.0f/s from first to last; no input for %.1f s: stopping",
                 self.name,

@@ -17,6 +17,7 @@ the input has been idle for ``IDLE_FLUSH_S`` (and the leaderboard's running boar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -158,9 +159,21 @@ def parse_worker(name: str) -> tuple[str, ...]:
     return stages
 
 
+def transactional_id(settings: Settings, name: str) -> str:
+    """Exactly-once: one id per worker replica (its state directory), stable across its
+    restarts, so a restarted worker fences and aborts the transaction its killed
+    predecessor left open at once, instead of every read_committed reader of its topics
+    (its own changelogs and merge topics included) waiting for the transaction timeout."""
+    where = str(state_path(settings, name).resolve())
+    return f"{settings.group(name)}-{hashlib.sha1(where.encode()).hexdigest()[:12]}"
+
+
 def _app(settings: Settings, name: str) -> Application:
     # local state is kept across restarts: on Tansu one message per changelog request
     # (quix_extra_producer_config) keeps the high watermark exact, which Quix checks
+    producer_config = quix_extra_producer_config(settings, stateful=True)
+    if settings.processing_guarantee == "exactly-once":
+        producer_config["transactional.id"] = transactional_id(settings, name)
     return Application(
         broker_address=settings.bootstrap_servers,
         consumer_group=settings.group(name),
@@ -168,7 +181,7 @@ def _app(settings: Settings, name: str) -> Application:
         processing_guarantee=settings.processing_guarantee,  # type: ignore[arg-type]
         auto_offset_reset="earliest",
         consumer_extra_config=quix_extra_consumer_config(settings),
-        producer_extra_config=quix_extra_producer_config(settings, stateful=True),
+        producer_extra_config=producer_config,
         commit_interval=2.0,
         loglevel="WARNING",
     )

@@ -285,7 +285,7 @@ def check_chain(
             WHERE write_table_ids IS NOT NULL AND write_table_ids <> ''))
         SELECT '{run_id}/' || cluster || '/' || query_id, t, ts_us, lw FROM (
           SELECT *, max(CASE WHEN w = 1 THEN ts_us END) OVER (
-            PARTITION BY cluster, t ORDER BY ts, query_id, row, w
+            PARTITION BY cluster, t ORDER BY ts_us, query_id, row, w
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS lw FROM ev) WHERE w = 0
         """
     ).fetchall()

@@ -32,14 +32,21 @@ from typing import Any
 
 import psutil
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from common.contract import FLEET
 from common.kafka_config import consumer_config
 from common.settings import Settings
 from processors.__main__ import settings_env
 from processors.experiment import reconcile
-from processors.stages import STAGES, input_topic, output_topics
+from processors.stages import (
+    ALL_WORKERS,
+    STAGES,
+    input_topic,
+    output_topics,
+    worker_id,
+    worker_name,
+)
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 from producers.replay import replay
@@ -125,20 +132,27 @@ def count_topics(s: Settings, isolation: str) -> dict[str, tuple[Counter[tuple],
     return out
 
 
-def committed(s: Settings, stage: str) -> int:
-    """Offsets ``stage``'s group has committed on its input, summed over the partitions
+#: the processes ``python -m processors all`` runs, by name -> their stages
+WORKERS = {worker_name(w): w for w in ALL_WORKERS}
+
+
+def committed(s: Settings, worker: str) -> int:
+    """Offsets ``worker``'s group has committed on its input, summed over the partitions
     (read by a consumer of that group id that never joins it)."""
-    topic = s.topic(input_topic(stage))
-    c = Consumer(consumer_config(s, s.group(stage)))
+    stages = WORKERS[worker]
+    topic = s.topic(input_topic(stages[0]))
+    c = Consumer(consumer_config(s, s.group(worker_id(stages))))
     try:
         tps = c.committed([TopicPartition(topic, p) for p in range(s.partitions)], timeout=10)
+    except KafkaException:  # the group coordinator is still loading: nothing seen yet
+        return 0
     finally:
         c.close()
     return sum(max(0, tp.offset) for tp in tps)
 
 
 def stage_pid(sup: subprocess.Popen[bytes], stage: str) -> int | None:
-    """PID of the supervisor's child running ``stage`` (from its command line)."""
+    """PID of the supervisor's child running worker ``stage`` (from its command line)."""
     with contextlib.suppress(psutil.Error):
         for c in psutil.Process(sup.pid).children():
             cmd = c.cmdline()
@@ -184,7 +198,7 @@ def test_exactly_once_survives_sigkill_of_every_stage(
             env=settings_env(s), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        for stage in STAGES:
+        for stage in WORKERS:
             killed = f"stage {stage} exited with code -9"
             while killed not in log_path.read_text():
                 # mid-run: it has committed progress; that it had work left is checked below
@@ -207,14 +221,14 @@ def test_exactly_once_survives_sigkill_of_every_stage(
             os.killpg(sup.pid, signal.SIGKILL)
             sup.wait(30)
     elapsed = time.monotonic() - started
-    for stage in STAGES:
+    for stage in WORKERS:
         assert progress(stage) > at_kill[stage], f"{stage} had finished before its SIGKILL"
 
     # at the topic: every final record exactly once for a read_committed reader
     seen = count_topics(s, "read_committed")
     report = {t: (sum(d.values()), r, n) for t, (d, r, n) in seen.items()}
     print(
-        f"\nchain with {len(STAGES)} SIGKILLs: {elapsed:.0f} s; (duplicates, merged finals repeated, messages) {report}"
+        f"\nchain with {len(WORKERS)} SIGKILLs: {elapsed:.0f} s; (duplicates, merged finals repeated, messages) {report}"
     )
     for t, (dups, _, n) in seen.items():
         assert n > 0, t
