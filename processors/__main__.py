@@ -101,7 +101,9 @@ def run_children(stages: list[str], settings: Settings, until_idle: float | None
     )
     try:
         due: dict[str, float] = {}  # failed stages waiting for their restart
-        while not stopping and (due or any(p.poll() is None for p in procs.values())):
+        # a failed child keeps the loop going too: every child of a replica may die between
+        # two polls (SIGKILLed together), and each must still be restarted
+        while not stopping and (due or any(p.poll() != 0 for p in procs.values())):
             now = time.monotonic()
             for st, p in procs.items():
                 if st in due or p.poll() in (None, 0):

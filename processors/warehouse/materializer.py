@@ -552,7 +552,16 @@ class Materializer:
             while not halt.is_set():
                 now = time.monotonic()
                 if now - last_meta > 5.0 or not self._assigned:
-                    self._assign_new(consumer)
+                    try:
+                        self._assign_new(consumer)
+                    except BrokerError as e:
+                        # a broker away mid-run (restarting): the consumer reconnects by
+                        # itself and the assigned partitions resume; only a first start fails
+                        if not self._assigned:
+                            raise
+                        if not self._unreachable:
+                            self._unreachable = True
+                            self._notice(f"{e}; retrying")
                     last_meta = now
                 msgs = self._consume_batch(consumer)
                 if msgs:

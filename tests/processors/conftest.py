@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -14,16 +15,20 @@ from processors.__main__ import settings_env
 ORACLE_SPEC = "synthetic:rows=20000,seed=11,clusters=8,days=2,error_rate=0.01,duplicate_rate=0.005"
 
 
+#: the chain's settings in its tests: small windows for a dataset of a day or two
+CHAIN_OVERRIDES: dict[str, Any] = {
+    "window_seconds": 3600,
+    "grace_seconds": 60,
+    "leaderboard_window_seconds": 6 * 3600,
+    "leaderboard_k": 5,
+    "dedup_horizon_seconds": 6 * 3600,
+    "message_timeout_ms": 90_000,  # other tests load the 2 cores; do not fail on a slow broker
+}
+
+
 @pytest.fixture
 def chain_settings(topics: Settings) -> Settings:
-    return topics.with_(
-        window_seconds=3600,
-        grace_seconds=60,
-        leaderboard_window_seconds=6 * 3600,
-        leaderboard_k=5,
-        dedup_horizon_seconds=6 * 3600,
-        message_timeout_ms=90_000,  # other tests load the 2 cores; do not fail on a slow broker
-    )
+    return topics.with_(**CHAIN_OVERRIDES)
 
 
 def run_chain(

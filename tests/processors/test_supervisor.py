@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from processors.__main__ import MAX_RESTARTS, RESTART_WINDOW_S, restart_allowed, upstream_of
+import pytest
+
+import processors.__main__
+from common.settings import Settings
+from processors.__main__ import (
+    MAX_RESTARTS,
+    RESTART_WINDOW_S,
+    restart_allowed,
+    run_children,
+    upstream_of,
+)
 from processors.stages import STAGES
 
 
@@ -20,3 +30,37 @@ def test_restart_budget_is_per_window() -> None:
     assert not restart_allowed([now] * (MAX_RESTARTS + 1), now)
     old = [now - RESTART_WINDOW_S - 1] * 50  # failures long ago do not count
     assert restart_allowed([*old, now], now)
+
+
+class _FakeChild:
+    """A stage process that has already ended: SIGKILLed (-9) unless it is a restart."""
+
+    def __init__(self, cmd: list[str], **kwargs: object) -> None:
+        self.pid = 1
+        self.returncode = 0 if "--restarted" in cmd else -9
+        _started.append(cmd[3])
+
+    def poll(self) -> int:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+
+_started: list[str] = []
+
+
+def test_children_all_killed_at_once_are_all_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every child dead by the first poll (a replica's stages SIGKILLed together): the
+    # supervisor used to see no live child and exit 1 instead of restarting them
+    monkeypatch.setattr(processors.__main__.subprocess, "Popen", _FakeChild)
+    _started.clear()
+    s = Settings.from_env(bootstrap_servers="127.0.0.1:1")
+    assert run_children(list(STAGES), s, until_idle=1.0) == 0
+    assert sorted(_started) == sorted(list(STAGES) * 2)
