@@ -22,12 +22,15 @@ from common.kafka_config import admin_config
 from common.settings import Settings
 from common.topics import ensure_topics
 from processors.__main__ import settings_env
-from processors.stages import STAGES
+from processors.stages import ALL_WORKERS, worker_id, worker_name
 from producers.replay import ReplaySummary, replay
 from tests.processors.conftest import CHAIN_OVERRIDES
 from tests.processors.oracle import check_chain
 from tests.processors.tables import diff, materialize, single_replica_tables
 from tests.processors.test_fault import high_watermarks, wait_for
+
+#: the processes ``python -m processors all`` runs
+WORKERS = [worker_name(w) for w in ALL_WORKERS]
 
 #: 12 clusters: their keys fill partitions on both sides of the range assignment of 6
 #: partitions to 2 members (a replica whose partitions are all empty never idles out)
@@ -37,10 +40,10 @@ RATE = 600.0
 
 
 def group_members(settings: Settings) -> dict[str, int]:
-    """Stage -> members of its consumer group that hold partitions."""
+    """Worker -> members of its consumer group that hold partitions."""
     admin = AdminClient(admin_config(settings))
-    groups = {settings.group(st): st for st in STAGES}
-    out = dict.fromkeys(STAGES, 0)
+    groups = {settings.group(worker_id(w)): worker_name(w) for w in ALL_WORKERS}
+    out = dict.fromkeys(WORKERS, 0)
     for gid, fut in admin.describe_consumer_groups(list(groups), request_timeout=10).items():
         try:
             desc = fut.result()
@@ -51,7 +54,7 @@ def group_members(settings: Settings) -> dict[str, int]:
 
 
 def stage_children(pid: int) -> dict[str, int]:
-    """Stage -> PID of the live children of supervisor ``pid`` (Linux /proc): a child it
+    """Worker -> PID of the live children of supervisor ``pid`` (Linux /proc): a child it
     restarted has a new PID, said nowhere."""
     out = {}
     kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -102,7 +105,7 @@ def test_two_replicas_one_killed_equal_a_single_replica(
         target=lambda: sent.append(replay(SCALE_SPEC, s, run_id=run_id, rate=RATE, progress=False))
     )
     try:
-        # both replicas hold partitions in every stage's group, then the input flows
+        # both replicas hold partitions in every worker's group, then the input flows
         wait_for(lambda: all(n == 2 for n in group_members(s).values()), 90, "two members each")
         print(f"replicas joined {time.monotonic() - t0:.1f}s")
         feeder.start()
@@ -115,7 +118,7 @@ def test_two_replicas_one_killed_equal_a_single_replica(
             "the chain to be under way",
         )
         victims = stage_children(sups[1].pid)
-        assert sorted(victims) == sorted(STAGES), logs[1].read_text()[-2000:]
+        assert sorted(victims) == sorted(WORKERS), logs[1].read_text()[-2000:]
         for pid in victims.values():
             os.kill(pid, signal.SIGKILL)
         assert feeder.is_alive(), "the replay ended before the kill: not mid-run"
@@ -130,7 +133,7 @@ def test_two_replicas_one_killed_equal_a_single_replica(
                 sup.wait(60)
         feeder.join(60)
     said = logs[1].read_text()
-    for st in STAGES:
+    for st in WORKERS:
         assert f"stage {st} exited with code -9; restarting it" in said, said[-3000:]
 
     print(f"two replicas {time.monotonic() - t0:.1f}s")
