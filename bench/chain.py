@@ -38,10 +38,13 @@ def default_rows(kind: str | None, quick: bool) -> int:
     return 20_000 if quick else 200_000
 
 
-def run_chain(s: Settings, prefix: str, timeout_s: float) -> Watched:
+def run_chain(
+    s: Settings, prefix: str, timeout_s: float, guarantee: str = "at-least-once"
+) -> Watched:
     """``python -m processors all --until-idle`` over ``prefix``'s RAW backlog, watched."""
     cs = s.with_(
         topic_prefix=prefix,
+        processing_guarantee=guarantee,
         state_dir=tempfile.mkdtemp(prefix="bench-state-"),
         message_timeout_ms=max(s.message_timeout_ms, 90_000),  # as experiments do (loaded broker)
     )
@@ -112,7 +115,25 @@ def bench_chain(
         f"chain: CPU s during the run ({chain.total_s or 0:.0f} s to the last commit): "
         f"{_cpu(chain_w)}; passthrough ({base.total_s or 0:.0f} s): {_cpu(base_w)}"
     )
-    return chain_metrics(rows, chain, chain_w, base, base_w)
+    out = chain_metrics(rows, chain, chain_w, base, base_w)
+    if s.on_tansu:
+        notes.append("chain: exactly-once not measured (Tansu has no transactions here)")
+        return out
+    # exactly-once over a RAW backlog of its own (its outputs must not mix with the first's)
+    eos_prefix = f"bench-chain-eos-{uuid.uuid4().hex[:6]}."
+    es = s.with_(topic_prefix=eos_prefix)
+    ensure_topics(es)
+    replay(parquet, es, progress=False)
+    console.print("  chain with PROCESSING_GUARANTEE=exactly-once ...")
+    eos_w = run_chain(s, eos_prefix, timeout_s, "exactly-once")
+    eos = analyse(eos_w.offsets, list(eos_w.offsets[-1][1]), rows)
+    notes.append(f"chain, exactly-once: sustained rows/s by stage: {_per_stage(eos_w, rows)}")
+    out["chain_eos_sustained_rows_per_s"] = metric(
+        eos.sustained_rows_per_s,
+        f"rows/s (exactly-once, 10-90 % of {rows:,} rows; baseline: at-least-once chain)",
+        chain.sustained_rows_per_s,
+    )
+    return out
 
 
 def chain_metrics(

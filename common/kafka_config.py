@@ -99,9 +99,21 @@ def admin_config(s: Settings, bootstrap: str | None = None) -> dict[str, Any]:
     return base_config(s, bootstrap)
 
 
+#: a caught-up stage's fetch waits for this much data or STAGE_FETCH_WAIT_MS: fewer,
+#: fuller fetch requests for the broker to serve (docs/processors.md, "Performance")
+STAGE_FETCH_MIN_BYTES = 256 * 1024
+STAGE_FETCH_WAIT_MS = 100
+#: the stages' producers batch for this long (the broker serves fewer produce requests)
+STAGE_LINGER_MS = 20
+
+
 def quix_extra_consumer_config(s: Settings) -> dict[str, Any]:
     """Extra consumer properties passed to ``quixstreams.Application``."""
-    return {**security_config(s), **session_config(s)}
+    conf = {**security_config(s), **session_config(s)}
+    if not s.on_tansu:
+        conf["fetch.min.bytes"] = STAGE_FETCH_MIN_BYTES
+        conf["fetch.wait.max.ms"] = STAGE_FETCH_WAIT_MS
+    return conf
 
 
 #: a stage's transaction spans one checkpoint (2 s of work) and its flush: the margin over
@@ -129,7 +141,7 @@ def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]
             conf["transaction.timeout.ms"] = eos_transaction_timeout_ms(s)
         else:  # a transactional producer is idempotent by itself
             conf["enable.idempotence"] = True
-        conf["linger.ms"] = 5
+        conf["linger.ms"] = STAGE_LINGER_MS
         return conf
     if stateful:
         conf["batch.num.messages"] = 1

@@ -86,7 +86,7 @@ def wait_http(port: int, timeout_s: float) -> bool:
 
 #: replay rows/s by broker kind: what the chain sustains beside both dashboards on 2 cores
 #: (docs/bench.md); a faster replay only builds a backlog the leaderboards trail behind
-DEMO_RATE = {"kafka": 300.0, "tansu": 150.0}
+DEMO_RATE = {"kafka": 1500.0, "tansu": 150.0}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,8 +57,11 @@ class Runtime:
     internal_out: int = 0
     internal_back: int = 0
     last_flush: float = field(default_factory=time.monotonic)
+    #: emit open windows once the input is idle
     flushers: list[Callable[[], None]] = field(default_factory=list)
-    current_every: float | None = None
+    #: ... and also every ``current_every`` seconds while data flows (running boards)
+    running_flushers: list[Callable[[], None]] = field(default_factory=list)
+    current_every: float = 10.0
 
     def sent_internal(self) -> str:
         self.internal_out += 1
@@ -116,13 +119,14 @@ class Runtime:
         flush_after = IDLE_FLUSH_S
         if self.until_idle is not None:
             flush_after = min(flush_after, self.until_idle / 2)
-        if self.dirty and (
-            idle >= flush_after
-            or (self.current_every is not None and now - self.last_flush >= self.current_every)
-        ):
-            for f in self.flushers:
+        if self.dirty and idle >= flush_after:
+            for f in self.flushers + self.running_flushers:
                 f()
             self.dirty = False
+            self.last_flush = now
+        elif self.dirty and self.running_flushers and now - self.last_flush >= self.current_every:
+            for f in self.running_flushers:
+                f()
             self.last_flush = now
         if self._done(idle) and not self._unassigned(now):
             log.info(

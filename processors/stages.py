@@ -21,7 +21,9 @@ import hashlib
 import json
 import logging
 import shutil
+from typing import Any
 
+import orjson
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 
@@ -33,9 +35,9 @@ from common.kafka_config import (
 )
 from common.settings import Settings, state_path
 from common.topics import ensure_topics
-from processors.quix_glue import StateCache, add_periodic_task, app_producer, before_commit
+from processors.quix_glue import StateCache, add_periodic_task, before_commit, fast_produce
 from processors.runtime import Runtime
-from processors.wiring import WIRE, Wiring
+from processors.wiring import WIRE, Handler, Wiring
 
 log = logging.getLogger("processors")
 
@@ -187,6 +189,25 @@ def _app(settings: Settings, name: str) -> Application:
     )
 
 
+def _dispatch(rt: Runtime, handlers: list[Handler], *, raw_input: bool) -> Handler:
+    """One Quix callback per message: parse the JSON value, then every stage's handler."""
+
+    def on_message(value: Any, key: Any, ts: int, headers: Any) -> None:
+        rt.touch()
+        try:
+            parsed = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError):  # not JSON, or no value at all
+            text = bytes(value or b"").decode("utf-8", errors="replace")
+            if not raw_input:  # our own topics hold JSON: say so, do not stop the stage
+                log.warning("%s: a value that is not JSON skipped: %.200s", rt.name, text)
+                return
+            parsed = text  # the clean stage makes it a dead letter (not an object)
+        for h in handlers:
+            h(parsed, key, ts, headers)
+
+    return on_message
+
+
 def build_worker(
     stages: tuple[str, ...] | list[str],
     settings: Settings,
@@ -207,12 +228,13 @@ def build_worker(
     ensure_topics(settings, names)
     app = _app(settings, name)
     rt = Runtime(app, until_idle, worker_name(stages), idle_exit_empty=idle_exit_empty)
-    sdf = app.dataframe(app.topic(source, key_deserializer="str", value_deserializer="json"))
+    # values parsed here, once per message for every stage of the worker
+    sdf = app.dataframe(app.topic(source, key_deserializer="str", value_deserializer="bytes"))
     sdf.register_store()
-    sdf.update(rt.touch, metadata=True)
-    w = Wiring(app, rt, settings, sdf, StateCache(sdf), app_producer(app))
+    w = Wiring(app, rt, settings, sdf, StateCache(sdf), fast_produce(app))
     for st in stages:
         WIRE[st](w)
+    sdf.update(_dispatch(rt, w.handlers, raw_input=_INPUTS[stages[0]] == "raw"), metadata=True)
 
     def flush_state() -> None:
         for m in w.merges:  # first: emitting may update their state

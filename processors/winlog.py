@@ -73,6 +73,7 @@ def add_row(
     mx = meta["max"].get(run_id)
     start = window_start(ts_ms, spec.size_ms)
     win = meta["win"]
+    due = meta.setdefault("due", {})  # run -> the earliest close of its open windows
     accepted = not is_closed(start, spec.size_ms, spec.grace_ms, mx)
     if accepted:
         wid = f"{run_id}|{start}"
@@ -80,6 +81,8 @@ def add_row(
         if entry is None:
             entry = [0, 0, 0]
             win[wid] = entry
+            closes = start + spec.size_ms + spec.grace_ms
+            due[run_id] = min(due.get(run_id, closes), closes)
         n = entry[0]
         ckey = f"r:{wid}:{n // CHUNK}"
         chunk = state.get(ckey) if n % CHUNK else []
@@ -91,17 +94,32 @@ def add_row(
         mx = ts_ms
         meta["max"][run_id] = mx
     out: list[Emit] = []
+    if run_id in due and due[run_id] <= mx:  # a window closes: find which
+        out = _close(state, spec, meta, run_id, mx)
+    state.set("w", meta)
+    return accepted, out
+
+
+def _close(
+    state: KeyState, spec: WindowSpec, meta: dict[str, Any], run_id: str, mx: int
+) -> list[Emit]:
+    """Emit and forget the run's windows closed by ``mx``; update its earliest close."""
+    win, out, left = meta["win"], [], []
     prefix = run_id + "|"
     for w in [w for w in win if w.startswith(prefix)]:
         ws = int(w[len(prefix) :])
         if not is_closed(ws, spec.size_ms, spec.grace_ms, mx):
+            left.append(ws + spec.size_ms + spec.grace_ms)
             continue
         n = win.pop(w)[0]
         out.append(Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, n), True))
         for c in _chunks(n):
             state.delete(f"r:{w}:{c}")
-    state.set("w", meta)
-    return accepted, out
+    if left:
+        meta["due"][run_id] = min(left)
+    else:
+        del meta["due"][run_id]
+    return out
 
 
 def pending(state: KeyState, spec: WindowSpec) -> Iterator[Emit]:

@@ -27,6 +27,8 @@ from processors.runtime import MergeStep, Runtime, Windowed
 from processors.windows import window_bounds
 from processors.winlog import Emit, WindowSpec, add_row, is_fresh
 
+#: what a stage does with one input message (value, key, timestamp, headers)
+Handler = Callable[[Any, Any, int, Any], None]
 #: seconds between running ("current") leaderboards while data flows
 CURRENT_EVERY_S = 10.0
 #: wall seconds a fleet / board window's merge state is kept after its last update
@@ -49,12 +51,14 @@ class Wiring:
     settings: Settings
     sdf: StreamingDataFrame
     cache: StateCache
-    producer: Any
+    send: Callable[[str, bytes, str | None, int], None]
+    #: each stage's handler of an input message, called in order
+    handlers: list[Handler] = field(default_factory=list)
     #: merge steps, whose changed windows are emitted before every commit
     merges: list[MergeStep] = field(default_factory=list)
 
     def produce(self, topic: str, key: str | None, value: Any, ts_ms: int) -> None:
-        self.producer.produce(topic=topic, key=key, value=orjson.dumps(value), timestamp=ts_ms)
+        self.send(topic, orjson.dumps(value), key, ts_ms)
 
     def topic_in(self, name: str) -> Any:
         return self.app.topic(name, key_deserializer="str", value_deserializer="json")
@@ -101,7 +105,7 @@ def wire_clean(w: Wiring) -> None:
             )
             w.produce(t_dead, cluster, dl, ts)
 
-    w.sdf.update(on_raw, metadata=True)
+    w.handlers.append(on_raw)
 
 
 def wire_query_metrics(w: Wiring) -> None:
@@ -130,7 +134,7 @@ def wire_query_metrics(w: Wiring) -> None:
         for e in emits:
             emit_cluster(cluster, e)
 
-    w.sdf.update(on_clean, metadata=True)
+    w.handlers.append(on_clean)
 
     def emit_fleet(run: str, start: int, end: int, partials: dict[str, Any]) -> None:
         w.produce(t_out, FLEET, query_metrics.fleet_record(run, start, end, partials), start)
@@ -169,7 +173,7 @@ def wire_compile_metrics(w: Wiring) -> None:
         for e in emits:
             emit_window(cluster, e)
 
-    w.sdf.update(on_clean, metadata=True)
+    w.handlers.append(on_clean)
     w.rt.flushers.append(win.flush)
 
 
@@ -196,14 +200,14 @@ def wire_leaderboard(w: Wiring) -> None:
         for e in emits:
             emit_partial(cluster, e)
 
-    w.sdf.update(on_clean, metadata=True)
+    w.handlers.append(on_clean)
 
     def emit_boards(run: str, start: int, end: int, partials: dict[str, Any]) -> None:
         for msg in leaderboard.boards(run, start, end, partials, k):
             w.produce(t_out, msg["board"], msg, start)
 
     w.merge(t_parts, emit_boards)
-    w.rt.flushers.append(win.flush)
+    w.rt.running_flushers.append(win.flush)
     w.rt.current_every = CURRENT_EVERY_S
 
 
@@ -229,7 +233,7 @@ def wire_flatten(w: Wiring) -> None:
         for r in rows:
             w.produce(t_out, cluster, r, ts_ms)
 
-    w.sdf.update(on_clean, metadata=True)
+    w.handlers.append(on_clean)
 
 
 WIRE: dict[str, Callable[[Wiring], None]] = {
