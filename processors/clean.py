@@ -44,6 +44,7 @@ MAX_PLAUSIBLE_US = int((datetime(2100, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds
 _QUERY_TYPES = frozenset(QUERY_TYPES)
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "1.0"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "0.0"})
+_BOOLS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
 class RowError(ValueError):
@@ -82,6 +83,11 @@ def parse_int(v: Any, field: str, *, required: bool = True) -> int | None:
         return v
     if t is float and v.is_integer():
         return int(v)
+    if t is str:
+        try:
+            return int(v)  # the replay sends values as text: "34" (not "34.0") is the rule
+        except ValueError:
+            pass
     if _missing(v):
         if required:
             raise RowError(field, "missing_field", "is missing")
@@ -114,6 +120,14 @@ def parse_duration(v: Any, field: str) -> int | None:
         return v
     if t is float and 0.0 <= v < _INF:
         return round(v)
+    if t is str:
+        try:
+            n = int(v)
+        except ValueError:
+            pass
+        else:
+            if n >= 0:
+                return n
     if _missing(v):
         return None
     x = float(v) if isinstance(v, int) and not isinstance(v, bool) else _to_float(v, field)
@@ -123,8 +137,17 @@ def parse_duration(v: Any, field: str) -> int | None:
 
 
 def parse_nonneg_float(v: Any, field: str) -> float | None:
-    if type(v) is float and 0.0 <= v < _INF:
+    t = type(v)
+    if t is float and 0.0 <= v < _INF:
         return v
+    if t is str:
+        try:
+            x = float(v)
+        except ValueError:
+            pass
+        else:
+            if 0.0 <= x < _INF:
+                return x
     if _missing(v):
         return None
     x = _to_float(v, field)
@@ -136,6 +159,9 @@ def parse_nonneg_float(v: Any, field: str) -> float | None:
 def parse_bool(v: Any, field: str) -> bool:
     if v is True or v is False:
         return v
+    fast = _BOOLS.get(v) if type(v) is str else None
+    if fast is not None:
+        return fast
     if _missing(v):
         raise RowError(field, "missing_field", "is missing")
     if isinstance(v, bool):

@@ -136,13 +136,17 @@ class StateCache:
         self._states: dict[tuple[int, str], CachedState] = {}
         #: counts checkpoints seen: what others keep per checkpoint is stale once it moves
         self.generation = 0
+        #: the partition of the message being processed, when the caller knows it
+        self.partition: int | None = None
 
     def state(self, prefix: str, partition: int | None = None) -> CachedState:
         checkpoint = self.sdf.processing_context.checkpoint
         if checkpoint is not self._checkpoint:  # a new checkpoint: what was cached is gone
             self._checkpoint, self._states = checkpoint, {}
             self.generation += 1
-        p = message_context().partition if partition is None else partition
+        p = partition if partition is not None else self.partition
+        if p is None:
+            p = message_context().partition
         st = self._states.get((p, prefix))
         if st is None:
             tx = checkpoint.get_store_transaction(stream_id=self.sdf.stream_id, partition=p)

@@ -154,7 +154,9 @@ class Windowed:
         self._generation = -1
 
     def state(self, key: str) -> CachedState:
-        p = message_context().partition
+        p = self.cache.partition
+        if p is None:
+            p = message_context().partition
         if self._generation != self.cache.generation:  # registry writes not committed yet
             self._known, self._generation = {}, self.cache.generation
         keys = self._known.get(p)

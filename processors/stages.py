@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
+from quixstreams.context import message_context
 
 from common.broker_identity import kind_of_cluster, state_is_stale, state_message
 from common.kafka_config import (
@@ -189,11 +190,14 @@ def _app(settings: Settings, name: str) -> Application:
     )
 
 
-def _dispatch(rt: Runtime, handlers: list[Handler], *, raw_input: bool) -> Handler:
+def _dispatch(
+    rt: Runtime, cache: StateCache, handlers: list[Handler], *, raw_input: bool
+) -> Handler:
     """One Quix callback per message: parse the JSON value, then every stage's handler."""
 
     def on_message(value: Any, key: Any, ts: int, headers: Any) -> None:
         rt.touch()
+        cache.partition = message_context().partition
         try:
             parsed = orjson.loads(value)
         except (orjson.JSONDecodeError, TypeError):  # not JSON, or no value at all
@@ -234,7 +238,8 @@ def build_worker(
     w = Wiring(app, rt, settings, sdf, StateCache(sdf), fast_produce(app))
     for st in stages:
         WIRE[st](w)
-    sdf.update(_dispatch(rt, w.handlers, raw_input=_INPUTS[stages[0]] == "raw"), metadata=True)
+    on_message = _dispatch(rt, w.cache, w.handlers, raw_input=_INPUTS[stages[0]] == "raw")
+    sdf.update(on_message, metadata=True)
 
     def flush_state() -> None:
         for m in w.merges:  # first: emitting may update their state

@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.contract import QUERY_TYPES, REDSET_COLUMNS
 from processors.clean import (
+    RowError,
     clean_row,
     format_timestamp_us,
     parse_bool,
+    parse_duration,
+    parse_int,
+    parse_nonneg_float,
     parse_table_ids,
     parse_timestamp_us,
 )
@@ -250,3 +255,19 @@ def test_clean_row_never_raises_and_yields_exactly_one_result(over: dict[str, An
             assert c[f] is None or c[f] >= 0, f
         for f in REQUIRED:
             assert c[f] is not None, f
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=-(2**62), max_value=2**62), st.sampled_from(["", " ", "\t"]))
+def test_text_numbers_parse_as_their_values(n: int, pad: str) -> None:
+    assert parse_int(f"{pad}{n}{pad}", "f") == n
+    if abs(n) < 2**53:  # "N.0" is read as a float: exact up to 2**53
+        assert parse_int(f"{n}.0", "f") == n
+    if n >= 0:
+        assert parse_duration(f"{pad}{n}", "f") == n
+        assert parse_nonneg_float(f"{n}.5", "f") == float(f"{n}.5")
+    else:
+        with pytest.raises(RowError):
+            parse_duration(str(n), "f")
+        with pytest.raises(RowError):
+            parse_nonneg_float(str(n), "f")
