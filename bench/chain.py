@@ -24,7 +24,7 @@ from bench.report import console, metric
 from bench.watch import Watched, watch
 from common.settings import Settings
 from common.topics import ensure_topics
-from processors.stages import ALL_WORKERS, input_topic, worker_id, worker_name
+from processors.stages import all_workers, input_topic, worker_id, worker_name
 
 #: seconds without input after which the chain's stages and the workers stop
 IDLE_S = 5.0
@@ -58,7 +58,7 @@ def run_chain(
             [sys.executable, "-m", "processors", "all", "--until-idle", str(IDLE_S)],
             env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
-    inputs = {cs.group(worker_id(w)): cs.topic(input_topic(w[0])) for w in ALL_WORKERS}
+    inputs = {cs.group(worker_id(w)): cs.topic(input_topic(w[0])) for w in all_workers(cs)}
     w = watch(cs, [proc], inputs, started, timeout_s)
     if w.codes != [0]:
         err = log_path.read_bytes().decode(errors="replace")[-400:]
@@ -76,11 +76,11 @@ def run_passthrough(s: Settings, prefix: str, timeout_s: float) -> Watched:
     return w
 
 
-def _per_stage(w: Watched, rows: int) -> str:
+def _per_stage(w: Watched, rows: int, s: Settings) -> str:
     """Each group's own sustained rate, in words (which stage holds the chain back)."""
     groups = list(w.offsets[-1][1]) if w.offsets else []
     parts = []
-    for st, g in zip([worker_name(w) for w in ALL_WORKERS], groups, strict=False):
+    for st, g in zip([worker_name(w) for w in all_workers(s)], groups, strict=False):
         r = analyse(w.offsets, [g], rows).sustained_rows_per_s
         parts.append(f"{st} {r:,.0f}" if r else f"{st} -")
     return ", ".join(parts)
@@ -109,7 +109,7 @@ def bench_chain(
     chain = analyse(chain_w.offsets, list(chain_w.offsets[-1][1]), rows)
     notes.append(
         f"chain: {rows:,} rows; sustained rows/s by stage (10-90 % of its input): "
-        f"{_per_stage(chain_w, rows)}; passthrough: {_per_stage(base_w, rows)}"
+        f"{_per_stage(chain_w, rows, s)}; passthrough: {_per_stage(base_w, rows, s)}"
     )
     notes.append(
         f"chain: CPU s during the run ({chain.total_s or 0:.0f} s to the last commit): "
@@ -127,7 +127,7 @@ def bench_chain(
     console.print("  chain with PROCESSING_GUARANTEE=exactly-once ...")
     eos_w = run_chain(s, eos_prefix, timeout_s, "exactly-once")
     eos = analyse(eos_w.offsets, list(eos_w.offsets[-1][1]), rows)
-    notes.append(f"chain, exactly-once: sustained rows/s by stage: {_per_stage(eos_w, rows)}")
+    notes.append(f"chain, exactly-once: sustained rows/s by stage: {_per_stage(eos_w, rows, s)}")
     out["chain_eos_sustained_rows_per_s"] = metric(
         eos.sustained_rows_per_s,
         f"rows/s (exactly-once, 10-90 % of {rows:,} rows; baseline: at-least-once chain)",

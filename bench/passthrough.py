@@ -100,12 +100,12 @@ def start_topology(
     processes and each worker's group -> the topic it reads (topics created with the
     chain's partitions)."""
     # imported here: a worker process must not pay for Quix Streams, which it does not use
-    from processors.stages import ALL_WORKERS, input_topic, worker_id
+    from processors.stages import all_workers, input_topic, worker_id
 
     ts = s.with_(topic_prefix=prefix)
     clean_out = f"{prefix}PASS.clean"
     routes: dict[str, tuple[str, list[str]]] = {}
-    for stages in ALL_WORKERS:
+    for stages in all_workers(ts):
         src = ts.topic("raw") if input_topic(stages[0]) == "raw" else clean_out
         outs = [clean_out if st == "clean" else f"{prefix}PASS.{st}" for st in stages]
         routes[worker_id(stages)] = (src, outs)

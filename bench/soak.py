@@ -50,12 +50,12 @@ from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
 from processors.experiment import reconcile, run_experiment
-from processors.stages import ALL_WORKERS, worker_name
+from processors.stages import STAGES, all_workers, worker_name
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 
-#: the processes ``python -m processors all`` runs
-WORKERS = [worker_name(w) for w in ALL_WORKERS]
+#: the processes ``python -m processors all`` may run (fused on Kafka, one per stage on Tansu)
+WORKERS = ["query_metrics+compile_metrics+leaderboard+flatten", *STAGES]
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]
@@ -386,7 +386,10 @@ def soak_faults(
     materialize = ["processors.warehouse", "materialize", "--db", fault_db]
     replay_s = rows / rate
     schedule = kill_schedule(
-        [*WORKERS, "materializer", "replay"], 0.15 * replay_s, 0.9 * replay_s, rng
+        [*(worker_name(w) for w in all_workers(fs)), "materializer", "replay"],
+        0.15 * replay_s,
+        0.9 * replay_s,
+        rng,
     )
     kills: list[dict[str, Any]] = []
     t0 = time.monotonic()

@@ -22,6 +22,7 @@ from common.settings import Settings, SettingsError
 from processors.stages import (
     ALL_WORKERS,
     STAGES,
+    all_workers,
     input_topic,
     output_topics,
     parse_worker,
@@ -38,12 +39,12 @@ def settings_env(s: Settings) -> dict[str, str]:
     return env
 
 
-def parse_stages(names: list[str]) -> list[str]:
-    """The workers named (``all`` = :data:`ALL_WORKERS`), each once, in order."""
+def parse_stages(names: list[str], workers: tuple[tuple[str, ...], ...] = ALL_WORKERS) -> list[str]:
+    """The workers named (``all`` = ``workers``), each once, in order."""
     out: list[str] = []
     for n in names:
         try:
-            found = [worker_name(w) for w in ALL_WORKERS] if n == "all" else [n]
+            found = [worker_name(w) for w in workers] if n == "all" else [n]
             for w in found:
                 w = worker_name(parse_worker(w))
                 if w not in out:
@@ -188,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_args(args)
-        stages = parse_stages(args.stages)
+        if "all" in args.stages and not settings.embedded:
+            from common.broker import resolve_kind
+
+            settings = resolve_kind(settings)
+        stages = parse_stages(args.stages, all_workers(settings))
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

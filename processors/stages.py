@@ -64,6 +64,15 @@ ALL_WORKERS: tuple[tuple[str, ...], ...] = (
     ("clean",),
     ("query_metrics", "compile_metrics", "leaderboard", "flatten"),
 )
+#: what ``all`` runs on Tansu: a process per stage, the topology its tests prove (a fused
+#: worker's new group never got partitions there in the fault test; the broker, not the
+#: stages, is the limit on Tansu anyway)
+TANSU_WORKERS: tuple[tuple[str, ...], ...] = tuple((st,) for st in STAGES)
+
+
+def all_workers(settings: Settings) -> tuple[tuple[str, ...], ...]:
+    """What ``all`` runs on this settings' broker (its kind must be known)."""
+    return TANSU_WORKERS if settings.on_tansu else ALL_WORKERS
 
 
 def output_topics(stage: str) -> list[str]:
