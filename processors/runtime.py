@@ -21,7 +21,7 @@ from processors.quix_glue import (
     has_assignment,
     store_partitions,
 )
-from processors.winlog import Emit, WindowSpec, mark_flushed, pending
+from processors.winlog import Emit, WindowSpec, add_row, mark_flushed, pending
 
 log = logging.getLogger("processors")
 
@@ -168,6 +168,17 @@ class Windowed:
                 reg.set("keys", sorted(stored))
             self._known[p] = stored
         return self.cache.state(self.ns + key, p)
+
+    def add(self, rec: dict[str, Any], row: Any) -> bool | None:
+        """Add a clean record's row to its cluster's window log and emit the windows it
+        closes; returns ``add_row``'s accepted (False: late, None: a re-emitted copy)."""
+        cluster = rec["cluster"]
+        ts_ms = rec["arrival_us"] // 1000
+        st = self.state(cluster)
+        accepted, emits = add_row(st, self.spec, rec["run_id"], ts_ms, row, rec["seq"])
+        for e in emits:
+            self.emit(cluster, e)
+        return accepted
 
     def flush(self) -> None:
         for p in store_partitions(self.cache.sdf):

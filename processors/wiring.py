@@ -25,7 +25,7 @@ from processors.flatten import flatten
 from processors.quix_glue import StateCache
 from processors.runtime import MergeStep, Runtime, Windowed
 from processors.windows import window_bounds
-from processors.winlog import Emit, WindowSpec, add_row, is_fresh
+from processors.winlog import Emit, WindowSpec, is_fresh
 
 #: what a stage does with one input message (value, key, timestamp, headers)
 Handler = Callable[[Any, Any, int, Any], None]
@@ -123,16 +123,11 @@ def wire_query_metrics(w: Wiring) -> None:
     win = Windowed(w.cache, "query_metrics/", spec, emit_cluster)
 
     def on_clean(value: Any, key: Any, ts: int, headers: Any) -> None:
-        cluster = value["cluster"]
-        ts_ms = value["arrival_us"] // 1000
-        st = win.state(cluster)
-        row = query_metrics.qm_row(value)
-        accepted, emits = add_row(st, spec, value["run_id"], ts_ms, row, value["seq"])
-        if accepted is False:
+        if win.add(value, query_metrics.qm_row(value)) is False:
+            ts_ms = value["arrival_us"] // 1000
             start, end = window_bounds(ts_ms, spec.size_ms)
-            w.produce(t_out, cluster, query_metrics.late_record(value, start, end), ts_ms)
-        for e in emits:
-            emit_cluster(cluster, e)
+            late = query_metrics.late_record(value, start, end)
+            w.produce(t_out, value["cluster"], late, ts_ms)
 
     w.handlers.append(on_clean)
 
@@ -167,11 +162,7 @@ def wire_compile_metrics(w: Wiring) -> None:
             first = st.get(fk) is None
             if first:
                 st.set(fk, 1)
-        row = compile_metrics.cm_row(value, first)
-        ts_ms = value["arrival_us"] // 1000
-        _, emits = add_row(st, spec, run, ts_ms, row, value["seq"])
-        for e in emits:
-            emit_window(cluster, e)
+        win.add(value, compile_metrics.cm_row(value, first))
 
     w.handlers.append(on_clean)
     w.rt.flushers.append(win.flush)
@@ -192,13 +183,7 @@ def wire_leaderboard(w: Wiring) -> None:
     win = Windowed(w.cache, "leaderboard/", spec, emit_partial)
 
     def on_clean(value: Any, key: Any, ts: int, headers: Any) -> None:
-        cluster = value["cluster"]
-        ts_ms = value["arrival_us"] // 1000
-        st = win.state(cluster)
-        row = leaderboard.lb_row(value)
-        _, emits = add_row(st, spec, value["run_id"], ts_ms, row, value["seq"])
-        for e in emits:
-            emit_partial(cluster, e)
+        win.add(value, leaderboard.lb_row(value))
 
     w.handlers.append(on_clean)
 
