@@ -50,12 +50,12 @@ from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
 from processors.experiment import reconcile, run_experiment
-from processors.stages import STAGES, all_workers, worker_name
+from processors.stages import ALL_WORKERS, TANSU_WORKERS, all_workers, worker_name
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 
 #: the processes ``python -m processors all`` may run (fused on Kafka, one per stage on Tansu)
-WORKERS = ["query_metrics+compile_metrics+leaderboard+flatten", *STAGES]
+WORKERS = list(dict.fromkeys(worker_name(w) for w in (*ALL_WORKERS, *TANSU_WORKERS)))
 
 console = Console()
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,16 +16,9 @@ from typing import Any
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
-from quixstreams.internal_producer import InternalProducer
 
 _MISSING = object()
 _DELETED = object()
-
-
-def app_producer(app: Application) -> InternalProducer:
-    """The application's producer: what it sends is flushed before offsets are committed
-    (and is part of the transaction under exactly-once)."""
-    return app._processing_context.producer
 
 
 def fast_produce(app: Application) -> Callable[[str, bytes, str | None, int], None]:

@@ -38,7 +38,13 @@ from common.settings import Settings, state_path
 from common.topics import ensure_topics
 from processors.quix_glue import StateCache, add_periodic_task, before_commit, fast_produce
 from processors.runtime import Runtime
-from processors.wiring import WIRE, Handler, Wiring
+from processors.wiring import (
+    WIRE,
+    Handler,
+    Wiring,
+    board_partials_topic,
+    fleet_partials_topic,
+)
 
 log = logging.getLogger("processors")
 
@@ -92,9 +98,9 @@ def input_topic(stage: str) -> str:
 def internal_topics(settings: Settings, stage: str) -> list[str]:
     """Full names of a stage's private topics (re-keying for the fleet / board windows)."""
     if stage == "query_metrics":
-        return [settings.topic("query_metrics") + ".fleet-partials"]
+        return [fleet_partials_topic(settings)]
     if stage == "leaderboard":
-        return [settings.topic("leaderboard") + ".cluster-partials"]
+        return [board_partials_topic(settings)]
     return []
 
 

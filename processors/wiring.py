@@ -42,6 +42,16 @@ HIGH_WATER = "hwm:"  # flatten: highest sequence number done of a run
 LAST_WRITE = "lw:"  # flatten: latest write (us) of a table in a run
 
 
+def fleet_partials_topic(s: Settings) -> str:
+    """query_metrics' private topic: cluster window partials for the fleet roll-up."""
+    return s.topic("query_metrics") + ".fleet-partials"
+
+
+def board_partials_topic(s: Settings) -> str:
+    """The leaderboard's private topic: cluster top-k partials for the boards."""
+    return s.topic("leaderboard") + ".cluster-partials"
+
+
 @dataclass
 class Wiring:
     """What a stage's wiring needs from its worker."""
@@ -111,7 +121,7 @@ def wire_clean(w: Wiring) -> None:
 def wire_query_metrics(w: Wiring) -> None:
     s = w.settings
     t_out = s.topic("query_metrics")
-    t_fleet = s.topic("query_metrics") + ".fleet-partials"
+    t_fleet = fleet_partials_topic(s)
     spec = w.spec(s.window_seconds)
 
     def emit_cluster(key: str, e: Emit) -> None:
@@ -171,7 +181,7 @@ def wire_compile_metrics(w: Wiring) -> None:
 def wire_leaderboard(w: Wiring) -> None:
     s = w.settings
     t_out = s.topic("leaderboard")
-    t_parts = s.topic("leaderboard") + ".cluster-partials"
+    t_parts = board_partials_topic(s)
     k = s.leaderboard_k
     spec = w.spec(s.leaderboard_window_seconds)
 
