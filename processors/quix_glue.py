@@ -10,12 +10,15 @@ Quix commits or discards (a lost partition, a crash) the cache commits or discar
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
+
+log = logging.getLogger("processors")
 
 _MISSING = object()
 _DELETED = object()
@@ -55,18 +58,42 @@ def has_assignment(app: Application) -> bool:
     return bool(app._consumer.assignment())
 
 
+class AssignmentLost(RuntimeError):
+    """The group took this member's partitions away without a revoke (its session expired,
+    e.g. across a broker restart): the open checkpoint must not commit."""
+
+
 def before_commit(app: Application, callback: Callable[[], None]) -> None:
     """Call ``callback`` right before every checkpoint commit (the periodic one, a forced
-    one at shutdown and the one of a partition revoke), while its transactions are open."""
+    one at shutdown and the one of a partition revoke), while its transactions are open.
+
+    After a *lost* assignment the open checkpoint still holds the offsets of partitions
+    whose state was dropped; committing them would put the offsets ahead of the state (the
+    rows in between never counted). So the next commit raises :class:`AssignmentLost`
+    instead: the worker stops uncommitted and its restart resumes from the last commit."""
     pc = app._processing_context
     commit = pc.commit_checkpoint
+    lost: list[str] = []
+    on_lost = app._on_lost
+
+    def on_lost_partitions(consumer: Any, partitions: list[Any]) -> None:
+        on_lost(consumer, partitions)
+        log.warning("partitions lost (session expired): %s", partitions)
+        lost.extend(f"{tp.topic}[{tp.partition}]" for tp in partitions)
 
     def commit_checkpoint(force: bool = False, revoking: bool = False) -> None:
+        if lost:
+            raise AssignmentLost(
+                f"the consumer group dropped this member's partitions {', '.join(lost[:6])}"
+                " (session expired); stopping without committing: a restart resumes from "
+                "the last committed checkpoint"
+            )
         # decide once: a checkpoint expiring between two checks would commit unflushed
         if force or pc.checkpoint.expired():
             callback()
             commit(force=True, revoking=revoking)
 
+    app._on_lost = on_lost_partitions  # type: ignore[method-assign,assignment]
     pc.commit_checkpoint = commit_checkpoint  # type: ignore[method-assign]
 
 
