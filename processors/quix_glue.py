@@ -78,8 +78,9 @@ def before_commit(app: Application, callback: Callable[[], None]) -> None:
 
     def on_lost_partitions(consumer: Any, partitions: list[Any]) -> None:
         on_lost(consumer, partitions)
-        log.warning("partitions lost (session expired): %s", partitions)
-        lost.extend(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+        names = [f"{tp.topic}[{tp.partition}]" for tp in partitions]
+        log.warning("partitions lost (session expired): %s", ", ".join(names))
+        lost.extend(names)
 
     def commit_checkpoint(force: bool = False, revoking: bool = False) -> None:
         if lost:
