@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import median
 from typing import Any
 
 from common.contract import BOTTLENECKS, HEALTH_METRICS
@@ -156,13 +155,19 @@ def bottleneck(m: Mapping[str, float | None], t: Thresholds) -> str:
     return BOTTLENECKS[-1]
 
 
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
 def robust_z(x: float | None, trailing: Sequence[float | None], min_trailing: int) -> float | None:
     """(x - median) / (1.4826 * MAD) over the known trailing values; None as documented."""
     vals = [v for v in trailing if v is not None]
     if x is None or len(vals) < min_trailing:
         return None
-    med = median(vals)
-    mad = median([abs(v - med) for v in vals])
+    med = _median(vals)
+    mad = _median([abs(v - med) for v in vals])
     if mad == 0:
         return None
     return (x - med) / (MAD_SCALE * mad)
