@@ -55,10 +55,10 @@ COUNTERS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Thresholds:
-    queue_pressure: float = 0.25
-    spill_pressure: float = 0.05
-    compile_share: float = 0.2
-    scan_mb_per_s: float = 5000.0
+    queue_pressure: float
+    spill_pressure: float
+    compile_share: float
+    scan_mb_per_s: float
 
     @classmethod
     def from_settings(cls, s: Settings) -> Thresholds:
@@ -72,13 +72,18 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Anomaly:
-    trailing: int = 24
-    min_trailing: int = 6
-    z_threshold: float = 3.5
+    trailing: int
+    min_trailing: int
+    z_threshold: float
 
     @classmethod
     def from_settings(cls, s: Settings) -> Anomaly:
         return cls(s.health_trailing_windows, s.health_min_trailing, s.health_z_threshold)
+
+
+#: the documented defaults (common/settings.py)
+DEFAULT_THRESHOLDS = Thresholds.from_settings(Settings())
+DEFAULT_ANOMALY = Anomaly.from_settings(Settings())
 
 
 def counters(rows: Sequence[Sequence[Any]]) -> list[Any]:

@@ -102,7 +102,7 @@ def window_record(
     end: int,
     rows: list[list[Any]],
     final: bool,
-    thresholds: health.Thresholds = health.Thresholds(),
+    thresholds: health.Thresholds = health.DEFAULT_THRESHOLDS,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the cluster's window record with exact percentiles and health metrics, without the
     z-scores (``health.score`` adds them); its partial for the fleet)."""
@@ -127,7 +127,7 @@ def fleet_record(
     start: int,
     end: int,
     partials: dict[str, dict[str, Any]],
-    thresholds: health.Thresholds = health.Thresholds(),
+    thresholds: health.Thresholds = health.DEFAULT_THRESHOLDS,
 ) -> dict[str, Any]:
     """Fleet roll-up from the latest partial of every cluster: counts and sums exact,
     percentiles from the merged sketches (relative error <= sketch.ALPHA), health metrics
