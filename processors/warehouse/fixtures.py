@@ -181,7 +181,7 @@ def _health_sql(s: Settings) -> str:
     """The query_metrics health columns of a run's windows, as the stage computes them
     (docs/processors.md, "Cluster health"), with DuckDB's windowed median and mad."""
     labels = zip(
-        BOTTLENECKS,
+        BOTTLENECKS[:-1],
         ("queue_pressure", "spill_pressure", "compile_share", "scan_mb_per_s"),
         (
             s.health_queue_pressure,
@@ -189,6 +189,7 @@ def _health_sql(s: Settings) -> str:
             s.health_compile_share,
             s.health_scan_mb_per_s,
         ),
+        strict=True,
     )
     label = " ".join(f"WHEN {m} >= {t} THEN '{b}'" for b, m, t in labels)
     z = ", ".join(
