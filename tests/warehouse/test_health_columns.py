@@ -48,7 +48,9 @@ def _row(ex: int | None, queue: int, spilled: float, cached: bool = False) -> li
 
 def _records() -> list[dict[str, Any]]:
     a = health.Anomaly(trailing=4, min_trailing=2, z_threshold=2.0)
-    out, hist, parts = [], [], {}
+    out: list[dict[str, Any]] = []
+    hist: list[list[Any]] = []
+    parts: dict[str, dict[str, Any]] = {}
     for i in range(6):
         rows = [_row(100 + 10 * i + j, j % 2, 0.0) for j in range(4)]
         if i == 5:
