@@ -146,25 +146,25 @@ class Settings:
     health_spill_pressure: float = _f(
         0.05,
         "HEALTH_SPILL_PRESSURE",
-        "... spill-bound when at least this share of its queries spilled to disk",
+        "a cluster window is spill-bound when at least this share of its queries spilled",
         "processing",
     )
     health_compile_share: float = _f(
         0.2,
         "HEALTH_COMPILE_SHARE",
-        "... compile-bound when compiling took at least this share of its execution time",
+        "a cluster window is compile-bound when compiling took this share of execution time",
         "processing",
     )
     health_scan_mb_per_s: float = _f(
         5000.0,
         "HEALTH_SCAN_MB_PER_S",
-        "... scan-bound when it scanned at least this many MB per second of execution",
+        "a cluster window is scan-bound when it scanned this many MB per execution second",
         "processing",
     )
     health_trailing_windows: int = _f(
         24,
         "HEALTH_TRAILING_WINDOWS",
-        "anomaly z-scores: the cluster's trailing final windows they are measured against",
+        "anomaly z-scores are against this many of the cluster's trailing final windows",
         "processing",
     )
     health_min_trailing: int = _f(
@@ -176,7 +176,7 @@ class Settings:
     health_z_threshold: float = _f(
         3.5,
         "HEALTH_Z_THRESHOLD",
-        "a metric is flagged anomalous when its robust |z| is at least this",
+        "a metric is flagged anomalous when its robust z-score is at least this far from 0",
         "processing",
     )
     dedup_horizon_seconds: int = _f(
