@@ -107,6 +107,24 @@ BOARDS: Final[tuple[str, ...]] = (
 VARIANT_FINAL: Final = "final"  # emitted once when the window closes
 VARIANT_CURRENT: Final = "current"  # running board while the window is open
 
+#: QUERY_METRICS window health metrics, each with a robust z-score ``<metric>_z``
+#: (docs/processors.md, "Cluster health")
+HEALTH_METRICS: Final[tuple[str, ...]] = (
+    "queue_pressure",  # share of the queries with a known queue time that queued (> 0 ms)
+    "spill_pressure",  # share of the queries with known MB spilled that spilled (> 0 MB)
+    "scan_mb_per_s",  # MB scanned per second of execution (queries with both known)
+    "utilisation",  # execution time summed over the window's length (can exceed 1)
+    "cache_hit_rate",  # share of the queries answered from the result cache
+)
+#: bottleneck labels, in their order of precedence when several thresholds trip
+BOTTLENECKS: Final[tuple[str, ...]] = (
+    "queue-bound",
+    "spill-bound",
+    "compile-bound",
+    "scan-bound",
+    "healthy",
+)
+
 
 def row_location(file: str | None, row: int | str | None, field: str | None = None) -> str:
     """Where a row (or one of its fields) came from: ``<file> row <n>[ field <f>]``. Every

@@ -137,6 +137,48 @@ class Settings:
         3600, "LEADERBOARD_WINDOW_SECONDS", "event-time window of the leaderboards", "processing"
     )
     leaderboard_k: int = _f(10, "LEADERBOARD_K", "entries per leaderboard", "processing")
+    health_queue_pressure: float = _f(
+        0.25,
+        "HEALTH_QUEUE_PRESSURE",
+        "a cluster window is queue-bound when at least this share of its queries queued",
+        "processing",
+    )
+    health_spill_pressure: float = _f(
+        0.05,
+        "HEALTH_SPILL_PRESSURE",
+        "a cluster window is spill-bound when at least this share of its queries spilled",
+        "processing",
+    )
+    health_compile_share: float = _f(
+        0.2,
+        "HEALTH_COMPILE_SHARE",
+        "a cluster window is compile-bound when compiling took this share of execution time",
+        "processing",
+    )
+    health_scan_mb_per_s: float = _f(
+        5000.0,
+        "HEALTH_SCAN_MB_PER_S",
+        "a cluster window is scan-bound when it scanned this many MB per execution second",
+        "processing",
+    )
+    health_trailing_windows: int = _f(
+        24,
+        "HEALTH_TRAILING_WINDOWS",
+        "anomaly z-scores are against this many of the cluster's trailing final windows",
+        "processing",
+    )
+    health_min_trailing: int = _f(
+        6,
+        "HEALTH_MIN_TRAILING",
+        "fewest trailing windows with the metric known for a z-score (else it is null)",
+        "processing",
+    )
+    health_z_threshold: float = _f(
+        3.5,
+        "HEALTH_Z_THRESHOLD",
+        "a metric is flagged anomalous when its robust z-score is at least this far from 0",
+        "processing",
+    )
     dedup_horizon_seconds: int = _f(
         86400, "DEDUP_HORIZON_SECONDS", "event-time horizon of duplicate detection", "processing"
     )
@@ -213,6 +255,11 @@ class Settings:
         for name in ("partitions", "replication_factor", "window_seconds", "leaderboard_k"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be >= 1, got {getattr(self, name)}")
+        if not 1 <= self.health_min_trailing <= self.health_trailing_windows:
+            raise SettingsError(
+                "HEALTH_MIN_TRAILING must be between 1 and HEALTH_TRAILING_WINDOWS, got "
+                f"{self.health_min_trailing} (of {self.health_trailing_windows})"
+            )
         if self.grace_seconds < 0:
             raise SettingsError(f"GRACE_SECONDS must be >= 0, got {self.grace_seconds}")
         if self.embedded_broker not in EMBEDDED_BROKERS:

@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from common.contract import FLEET, QUERY_TYPES
-from processors import sketch
+from processors import health, sketch
 from processors.stats import percentiles
 
 _TYPE_INDEX = {t: i for i, t in enumerate(QUERY_TYPES)}
@@ -31,6 +31,7 @@ def qm_row(rec: dict[str, Any]) -> list[Any]:
         rec["total_duration_ms"],
         rec["mbytes_scanned"],
         rec["mbytes_spilled"],
+        rec["compile_duration_ms"],
     ]
 
 
@@ -95,27 +96,42 @@ def _record(
 
 
 def window_record(
-    run_id: str, cluster: str, start: int, end: int, rows: list[list[Any]], final: bool
+    run_id: str,
+    cluster: str,
+    start: int,
+    end: int,
+    rows: list[list[Any]],
+    final: bool,
+    thresholds: health.Thresholds = health.DEFAULT_THRESHOLDS,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the cluster's window record with exact percentiles, its partial for the fleet)."""
+    """(the cluster's window record with exact percentiles and health metrics, without the
+    z-scores (``health.score`` adds them); its partial for the fleet)."""
     agg, lat = _aggregate(rows)
     out = _record(run_id, cluster, start, end, agg, final)
     out["percentiles"] = "exact"
     for name, values in zip(_LAT, lat, strict=True):
         out[f"{name}_p50"], out[f"{name}_p95"], out[f"{name}_p99"] = percentiles(values)
+    counters = health.counters(rows)
+    out.update(health.health_fields(counters, end - start, thresholds))
     partial = {
         **agg,
         "final": final,
         "sketch": {n: sketch.build(v) for n, v in zip(_LAT, lat, strict=True)},
+        "health": counters,
     }
     return out, partial
 
 
 def fleet_record(
-    run_id: str, start: int, end: int, partials: dict[str, dict[str, Any]]
+    run_id: str,
+    start: int,
+    end: int,
+    partials: dict[str, dict[str, Any]],
+    thresholds: health.Thresholds = health.DEFAULT_THRESHOLDS,
 ) -> dict[str, Any]:
     """Fleet roll-up from the latest partial of every cluster: counts and sums exact,
-    percentiles from the merged sketches (relative error <= sketch.ALPHA)."""
+    percentiles from the merged sketches (relative error <= sketch.ALPHA), health metrics
+    from the summed counters, not scored (no z-scores: ``health.unscored``)."""
     # in cluster order, float sums exactly rounded (math.fsum): the record must not depend
     # on the order the partials arrived in (it differs after a restart; found by make soak)
     ps = [partials[c] for c in sorted(partials)]
@@ -136,6 +152,11 @@ def fleet_record(
         merged = sketch.merge(p["sketch"][name] for p in ps)
         for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
             out[f"{name}_{label}"] = sketch.quantile(merged, q)
+    # partials from before health counters existed count as none (metrics None)
+    hs = [p.get("health") or [0] * len(health.COUNTERS) for p in ps]
+    summed = [_sum([h[i] for h in hs]) for i in range(len(health.COUNTERS))]
+    out.update(health.health_fields(summed, end - start, thresholds))
+    out.update(health.unscored())
     return out
 
 

@@ -152,6 +152,9 @@ class Windowed:
         self.emit = emit
         self._known: dict[int, set[str]] = {}
         self._generation = -1
+        #: the state of the key whose windows are being emitted (for ``emit`` to keep
+        #: per-key results beside the window log, committed with it)
+        self.emitting: CachedState | None = None
 
     def state(self, key: str) -> CachedState:
         p = self.cache.partition
@@ -176,6 +179,7 @@ class Windowed:
         ts_ms = rec["arrival_us"] // 1000
         st = self.state(cluster)
         accepted, emits = add_row(st, self.spec, rec["run_id"], ts_ms, row, rec["seq"])
+        self.emitting = st
         for e in emits:
             self.emit(cluster, e)
         return accepted
@@ -184,6 +188,7 @@ class Windowed:
         for p in store_partitions(self.cache.sdf):
             for key in self.cache.state(self.ns + REGISTRY, p).get("keys") or []:
                 st = self.cache.state(self.ns + key, p)
+                self.emitting = st
                 for e in pending(st, self.spec):
                     self.emit(key, e)
                 mark_flushed(st)

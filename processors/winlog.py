@@ -115,6 +115,7 @@ def _close(
         out.append(Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, n), True))
         for c in _chunks(n):
             state.delete(f"r:{w}:{c}")
+    out.sort(key=lambda e: e.start)  # in event-time order, whatever order they opened in
     if left:
         meta["due"][run_id] = min(left)
     else:

@@ -18,7 +18,7 @@ from quixstreams.dataframe import StreamingDataFrame
 
 from common.contract import FLEET
 from common.settings import Settings
-from processors import compile_metrics, leaderboard, query_metrics
+from processors import compile_metrics, health, leaderboard, query_metrics
 from processors.clean import clean_row, dead_letter
 from processors.dedup import seen_or_add
 from processors.flatten import flatten
@@ -40,6 +40,7 @@ SEQ = "n:"  # clean: next sequence number of a run
 FINGERPRINT = "f:"  # compile_metrics: a fingerprint seen in a run
 HIGH_WATER = "hwm:"  # flatten: highest sequence number done of a run
 LAST_WRITE = "lw:"  # flatten: latest write (us) of a table in a run
+HEALTH_HISTORY = "hh:"  # query_metrics: a run's trailing final windows' health metrics
 
 
 def fleet_partials_topic(s: Settings) -> str:
@@ -123,9 +124,22 @@ def wire_query_metrics(w: Wiring) -> None:
     t_out = s.topic("query_metrics")
     t_fleet = fleet_partials_topic(s)
     spec = w.spec(s.window_seconds)
+    limits, anomaly = health.Thresholds.from_settings(s), health.Anomaly.from_settings(s)
 
     def emit_cluster(key: str, e: Emit) -> None:
-        rec, partial = query_metrics.window_record(e.run_id, key, e.start, e.end, e.rows, e.final)
+        rec, partial = query_metrics.window_record(
+            e.run_id, key, e.start, e.end, e.rows, e.final, limits
+        )
+        # the trailing windows live in the cluster's window state: committed with it, so a
+        # window re-emitted after a restart is scored against the same history
+        st = win.emitting
+        assert st is not None
+        hk = HEALTH_HISTORY + e.run_id
+        history = st.get(hk) or []
+        z, kept = health.score(rec, history, anomaly)
+        rec.update(z)
+        if kept is not history:
+            st.set(hk, kept)
         w.produce(t_out, key, rec, e.start)
         fleet_msg = [e.run_id, e.start, e.end, key, partial, w.rt.sent_internal()]
         w.produce(t_fleet, FLEET, fleet_msg, e.start)
@@ -142,7 +156,8 @@ def wire_query_metrics(w: Wiring) -> None:
     w.handlers.append(on_clean)
 
     def emit_fleet(run: str, start: int, end: int, partials: dict[str, Any]) -> None:
-        w.produce(t_out, FLEET, query_metrics.fleet_record(run, start, end, partials), start)
+        rec = query_metrics.fleet_record(run, start, end, partials, limits)
+        w.produce(t_out, FLEET, rec, start)
 
     w.merge(t_fleet, emit_fleet)
     w.rt.flushers.append(win.flush)

@@ -7,6 +7,10 @@ are computed from them in the processors' output shapes.
 
 from __future__ import annotations
 
+from typing import Any
+
+from common.contract import BOTTLENECKS, HEALTH_METRICS
+from common.settings import Settings
 from processors.warehouse.store import Warehouse
 from producers.synthetic import SyntheticSpec, generate
 
@@ -65,7 +69,7 @@ def fill_synthetic(
     for cluster_expr in ("cluster", "'fleet'"):
         cur.execute(
             f"""
-            INSERT OR REPLACE INTO query_metrics
+            INSERT OR REPLACE INTO query_metrics (run_id, cluster, window_start, window_end, final, payload, loaded_at)
             SELECT run_id, {cluster_expr} AS c, ws, ws + $w, true,
                    json_object('record', 'window', 'run_id', run_id, 'cluster', {cluster_expr}, 'window_start', ws,
                      'window_end', ws + $w, 'final', true, 'queries', count(*),
@@ -103,6 +107,7 @@ def fill_synthetic(
             """,
             {"run": run_id, "w": w_ms},
         )
+    _fill_health(cur, run_id, w_ms)
     cur.execute(
         """
         INSERT OR REPLACE INTO compile_metrics
@@ -170,3 +175,67 @@ def fill_synthetic(
     n = cur.execute("SELECT count(*) FROM clean_queries WHERE run_id = ?", [run_id]).fetchone()
     cur.close()
     return int(n[0]) if n else 0
+
+
+def _health_sql(s: Settings) -> str:
+    """The query_metrics health columns of a run's windows, as the stage computes them
+    (docs/processors.md, "Cluster health"), with DuckDB's windowed median and mad."""
+    labels = zip(
+        BOTTLENECKS[:-1],
+        ("queue_pressure", "spill_pressure", "compile_share", "scan_mb_per_s"),
+        (
+            s.health_queue_pressure,
+            s.health_spill_pressure,
+            s.health_compile_share,
+            s.health_scan_mb_per_s,
+        ),
+        strict=True,
+    )
+    label = " ".join(f"WHEN {m} >= {t} THEN '{b}'" for b, m, t in labels)
+    z = ", ".join(
+        f"""CASE WHEN cluster <> 'fleet' AND count({m}) OVER t >= {s.health_min_trailing}
+                  AND mad({m}) OVER t > 0
+             THEN ({m} - median({m}) OVER t) / (1.4826 * mad({m}) OVER t) END AS {m}_z"""
+        for m in HEALTH_METRICS
+    )
+    flags = ", ".join(
+        f"CASE WHEN abs({m}_z) >= {s.health_z_threshold} THEN '{m}' END" for m in HEALTH_METRICS
+    )
+    return f"""
+    WITH q AS (SELECT *, arrival_us // 1000 // $w * $w AS ws FROM clean_queries WHERE run_id = $run),
+    m AS (
+        SELECT CASE WHEN GROUPING(cluster) = 1 THEN 'fleet' ELSE cluster END AS cluster, ws,
+               count(*) FILTER (WHERE queue_duration_ms > 0) / nullif(count(queue_duration_ms), 0) AS queue_pressure,
+               count(*) FILTER (WHERE mbytes_spilled > 0) / nullif(count(mbytes_spilled), 0) AS spill_pressure,
+               sum(mbytes_scanned) FILTER (WHERE execution_duration_ms IS NOT NULL) * 1000
+                 / nullif(sum(execution_duration_ms) FILTER (WHERE mbytes_scanned IS NOT NULL), 0) AS scan_mb_per_s,
+               sum(execution_duration_ms) / $w AS utilisation,
+               avg(was_cached::INT) AS cache_hit_rate,
+               sum(compile_duration_ms) FILTER (WHERE execution_duration_ms IS NOT NULL)
+                 / nullif(sum(execution_duration_ms) FILTER (WHERE compile_duration_ms IS NOT NULL), 0) AS compile_share
+        FROM q GROUP BY GROUPING SETS ((cluster, ws), (ws))),
+    z AS (
+        SELECT *, CASE {label} ELSE 'healthy' END AS bottleneck, {z},
+               CASE WHEN cluster <> 'fleet' THEN least(count(*) OVER t, {s.health_trailing_windows}) END AS trailing
+        FROM m WINDOW t AS (PARTITION BY cluster ORDER BY ws
+                            ROWS BETWEEN {s.health_trailing_windows} PRECEDING AND 1 PRECEDING))
+    SELECT *, CASE WHEN cluster <> 'fleet' THEN list_filter([{flags}], lambda x: x IS NOT NULL) END AS anomalies
+    FROM z"""
+
+
+def _fill_health(cur: Any, run_id: str, w_ms: int, s: Settings | None = None) -> None:
+    cols = [
+        *(m for m in HEALTH_METRICS if m != "cache_hit_rate"),
+        "compile_share",
+        "bottleneck",
+        *(f"{m}_z" for m in HEALTH_METRICS),
+        "anomalies",
+    ]
+    sets = ", ".join(f"{c} = h.{c}" for c in cols)
+    cur.execute(
+        f"""UPDATE query_metrics SET {sets}, health_trailing = h.trailing
+            FROM ({_health_sql(s or Settings())}) h
+            WHERE query_metrics.run_id = $run AND query_metrics.cluster = h.cluster
+              AND query_metrics.window_start = h.ws""",
+        {"run": run_id, "w": w_ms},
+    )

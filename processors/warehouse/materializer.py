@@ -47,7 +47,7 @@ from confluent_kafka import (
 
 from common.broker import BrokerError
 from common.broker_identity import StoredOffset, decide_offsets, is_embedded_cluster
-from common.contract import FLEET
+from common.contract import FLEET, HEALTH_METRICS
 from common.handoff import put_until_stopped
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
@@ -770,7 +770,22 @@ def _apply_dead(cur: Any, rows: list[list[Any]]) -> int:
     return len(rows)
 
 
-def _prep_windows(ms: list[Message]) -> tuple[list[list[Any]], list[list[Any]]]:
+#: QUERY_METRICS record fields also stored as typed columns of query_metrics (migration 006)
+QM_HEALTH_COLUMNS: tuple[str, ...] = (
+    *(m for m in HEALTH_METRICS if m != "cache_hit_rate"),  # that one stays in the payload
+    "compile_share",
+    "bottleneck",
+    *(f"{m}_z" for m in HEALTH_METRICS),
+    "anomalies",
+    "health_trailing",
+)
+
+
+def _prep_windows(
+    ms: list[Message], columns: Sequence[str] = ()
+) -> tuple[list[list[Any]], list[list[Any]]]:
+    """(window rows: identity, bounds, final, payload, then ``columns`` of the record;
+    late rows)."""
     windows: dict[tuple[Any, ...], list[Any]] = {}
     late: dict[str, list[Any]] = {}
     for m in ms:
@@ -793,18 +808,28 @@ def _prep_windows(ms: list[Message]) -> tuple[list[list[Any]], list[list[Any]]]:
                 v["window_end"],
                 final,
                 raw,
+                *(v.get(c) for c in columns),
             ]
     return list(windows.values()), list(late.values())
 
 
-def _window_applier(table: str) -> Callable[[Any, tuple[list[list[Any]], list[list[Any]]]], int]:
+_WINDOW_COLUMNS = ("run_id", "cluster", "window_start", "window_end", "final", "payload")
+
+
+def _window_applier(
+    table: str, columns: Sequence[str] = ()
+) -> Callable[[Any, tuple[list[list[Any]], list[list[Any]]]], int]:
+    names = ", ".join((*_WINDOW_COLUMNS, *columns, "loaded_at"))
+    marks = ", ".join("?" for _ in range(len(_WINDOW_COLUMNS) + len(columns)))
+    extra = "".join(f", {c} = EXCLUDED.{c}" for c in columns)
+
     def apply(cur: Any, prepared: tuple[list[list[Any]], list[list[Any]]]) -> int:
         windows, late = prepared
         if windows:
             cur.executemany(
-                f"""INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, now())
+                f"""INSERT INTO {table} ({names}) VALUES ({marks}, now())
                     ON CONFLICT DO UPDATE SET window_end = EXCLUDED.window_end, final = EXCLUDED.final,
-                        payload = EXCLUDED.payload, loaded_at = EXCLUDED.loaded_at
+                        payload = EXCLUDED.payload, loaded_at = EXCLUDED.loaded_at{extra}
                     WHERE NOT {table}.final OR EXCLUDED.final OR EXCLUDED.cluster = '{FLEET}'""",
                 windows,
             )
@@ -841,7 +866,10 @@ _WRITERS: dict[str, tuple[Callable[[list[Message]], Any], Callable[[Any, Any], i
     "clean": (_prep_clean, _apply_clean),
     "flattened": (_prep_flat, _apply_flat),
     "dead_letters": (_prep_dead, _apply_dead),
-    "query_metrics": (_prep_windows, _window_applier("query_metrics")),
+    "query_metrics": (
+        lambda ms: _prep_windows(ms, QM_HEALTH_COLUMNS),
+        _window_applier("query_metrics", QM_HEALTH_COLUMNS),
+    ),
     "compile_metrics": (_prep_windows, _window_applier("compile_metrics")),
     "leaderboard": (_prep_boards, _apply_boards),
 }

@@ -19,6 +19,7 @@ from common.contract import BOARDS, FLEET, QUERY_TYPES
 from common.settings import Settings
 from producers.synthetic import SyntheticSpec, generate
 from tests.processors.kafka_io import read_topic
+from tests.processors.oracle_health import check_health
 
 PCTS = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 LAT = (("queue_ms", "queue"), ("execution_ms", "exec"), ("total_ms", "total"))
@@ -161,6 +162,8 @@ def check_chain(
                     )
                 else:
                     assert close(got[f"{n}_{lab}"], e[f"{n}_{lab}"]), (key, n, lab)
+
+    health = check_health(con, settings, windows)
 
     # ---- COMPILE_METRICS --------------------------------------------------------------
     cm = latest(
@@ -308,4 +311,5 @@ def check_chain(
         "boards": n_boards,
         "flattened": len(keys),
         "late": len(late),
+        **{f"health_{k}": v for k, v in health.items()},
     }

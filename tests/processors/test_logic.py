@@ -178,7 +178,7 @@ def test_window_and_fleet_records_do_not_depend_on_arrival_order(
     from processors import query_metrics
 
     rec = {"query_type": "select", "was_aborted": False, "was_cached": False,
-           "queue_duration_ms": 0, "mbytes_spilled": 0.0}  # fmt: skip
+           "queue_duration_ms": 0, "mbytes_spilled": 0.0, "compile_duration_ms": 0}  # fmt: skip
 
     def partials(order: random.Random) -> dict[str, dict]:
         out = {}

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from common.contract import BOTTLENECKS
 from common.settings import Settings
 from producers.replay import replay
 from tests.processors.conftest import ORACLE_SPEC, run_chain
@@ -25,6 +26,9 @@ def test_chain_equals_batch_oracle(chain_settings: Settings) -> None:
     print(f"chain+check {time.monotonic() - t0:.1f}s", counts)
     assert counts["raw"] == summary.rows_sent
     assert counts["dead"] > 0 and counts["duplicates"] > 0 and counts["boards"] > 0
+    # the health check compared z-scores and flags, and saw more than one label
+    assert counts["health_z_known"] > 0 and counts["health_flagged"] > 0
+    assert sum(counts.get(f"health_{b}", 0) > 0 for b in BOTTLENECKS) > 1
     # the input has the real files' NULL measures: the equalities above covered them
     assert (
         counts["null_compile"] > 0 and counts["null_mbytes"] > 0 and counts["null_fingerprint"] > 0
