@@ -166,7 +166,7 @@ def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None,
     run_id = str(runs["run_id"].iloc[0])
     status = render_status(data, run_id, max(30.0, 10 * refresh_s), live, lag)
     first, last = status.get("first_event"), status.get("last_event")
-    if not isinstance(first, datetime) or pd.isna(first):
+    if not isinstance(first, datetime) or not isinstance(last, datetime) or pd.isna(first):
         st.info("No clean queries in this run yet: rows arrived, none has been cleaned so far.")
         return
     periods = [overview.period(r, last, live) for r in range_control(live)]

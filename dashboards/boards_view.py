@@ -180,12 +180,12 @@ def markdown(
         "| " + " | ".join(head) + " |",
         "|" + "|".join(["--:", *([":-:"] if moves else []), ":--", "--:"]) + "|",
     ]
-    for r in top.itertuples(index=False):
+    for rank, r in enumerate(top.itertuples(index=False), start=1):
         name = _cell(readable(board.kind, str(r.cluster), r.ident))
         url = link(base, f, board.kind, str(r.cluster), r.ident)
-        cells = [str(r.rank)]
+        cells = [str(rank)]
         if moves:
-            cells.append(movement(int(r.rank), prev_rank.get(r.entity)))
+            cells.append(movement(rank, prev_rank.get(r.entity)))
         cells += [f"[{name}]({url})", board.fmt(r.value)]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -52,7 +52,7 @@ class Period:
         """The range in words, e.g. 'Last hour · 03-14 13:00 - 14:00'."""
         if self.start is None or self.end is None:
             return self.label
-        fmt = "%H:%M" if self.start.date() == (self.end - HOUR).date() else "%m-%d %H:%M"
+        fmt = "%H:%M" if self.start.date() == self.end.date() else "%m-%d %H:%M"
         return f"{self.label} · {self.start:%Y-%m-%d %H:%M} - {self.end:{fmt}}"
 
 

@@ -61,7 +61,7 @@ def _chart(
     color: str,
     log: bool = False,
     bars: bool = False,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     base = alt.Chart(df).encode(x=alt.X("t:T", title=None), tooltip=_tooltip())
     faint = (
         base.mark_bar(opacity=0.3, color=color)
@@ -79,7 +79,7 @@ def _chart(
     )
 
 
-def charts(df: pd.DataFrame, grain: str) -> list[alt.LayerChart]:
+def charts(df: pd.DataFrame, grain: str) -> list[alt.LayerChart | alt.FacetChart]:
     """Queries, p95 latency (log axis) and cache-hit rate per bucket."""
     per = GRAINS[grain][1]
     d = prepare(df, grain)
@@ -100,7 +100,7 @@ def charts(df: pd.DataFrame, grain: str) -> list[alt.LayerChart]:
     ]
 
 
-def mix_chart(mix: pd.DataFrame) -> alt.LayerChart:
+def mix_chart(mix: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     """Query types as horizontal bars labelled with their share."""
     # room right of the longest bar for its label
     d = mix.assign(label=mix["share"].map(units.share), count=mix["queries"].map(units.count))
