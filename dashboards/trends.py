@@ -23,6 +23,14 @@ _DURATION_LABEL = (
     " : format(datum.value, '.0f') + ' ms'"
 )
 
+#: log-axis ticks at round durations (1 ms .. 10 d); Vega draws those inside the domain
+_DURATION_TICKS = [1, 10, 100, 1e3, 1e4, 6e4, 6e5, 3.6e6, 3.6e7, 8.64e7, 8.64e8]
+
+
+_FREQ = {"5min": "5min", "hour": "h", "day": "D", "week": "7D"}
+#: time-axis labels per grain
+_X_FORMAT = {"5min": "%H:%M", "hour": "%H:%M", "day": "%b %d", "week": "%b %d"}
+
 
 def smoothed(df: pd.DataFrame, column: str, points: int) -> pd.Series:
     """Trailing mean over ``points`` buckets (the first buckets average what there is)."""
@@ -32,7 +40,10 @@ def smoothed(df: pd.DataFrame, column: str, points: int) -> pd.Series:
 def prepare(df: pd.DataFrame, grain: str) -> pd.DataFrame:
     """Trend rows with smoothed series and human-unit tooltip columns."""
     points = GRAINS[grain][2]
-    out = df.copy()
+    # a bucket without queries is a 0 in the counts and a gap in the rates, not skipped
+    full = pd.date_range(df["t"].min(), df["t"].max(), freq=_FREQ[grain], name="t")
+    out = df.set_index("t").reindex(full).reset_index()
+    out["queries"] = out["queries"].fillna(0)
     for col in ("queries", "p95_ms", "cache_hit_rate"):
         out[f"{col}_smooth"] = smoothed(out, col, points)
     out["when"] = out["t"].dt.strftime("%Y-%m-%d" if grain in ("day", "week") else "%m-%d %H:%M")
@@ -59,10 +70,12 @@ def _chart(
     axis: alt.Axis,
     title: str,
     color: str,
+    x_format: str,
     log: bool = False,
     bars: bool = False,
 ) -> alt.LayerChart | alt.FacetChart:
-    base = alt.Chart(df).encode(x=alt.X("t:T", title=None), tooltip=_tooltip())
+    x = alt.X("t:T", title=None, axis=alt.Axis(format=x_format, labelOverlap=True))
+    base = alt.Chart(df).encode(x=x, tooltip=_tooltip())
     faint = (
         base.mark_bar(opacity=0.3, color=color)
         if bars
@@ -81,22 +94,23 @@ def _chart(
 
 def charts(df: pd.DataFrame, grain: str) -> list[alt.LayerChart | alt.FacetChart]:
     """Queries, p95 latency (log axis) and cache-hit rate per bucket."""
-    per = GRAINS[grain][1]
+    per, xf = GRAINS[grain][1], _X_FORMAT[grain]
     d = prepare(df, grain)
     # log scales cannot show 0; a bucket whose p95 is 0 ms is drawn at 1 ms
     d["p95_ms"] = d["p95_ms"].clip(lower=1)
     d["p95_ms_smooth"] = d["p95_ms_smooth"].clip(lower=1)
     return [
-        _chart(d, "queries", alt.Axis(format="~s"), f"Queries {per}", "#4c78a8", bars=True),
+        _chart(d, "queries", alt.Axis(format="~s"), f"Queries {per}", "#4c78a8", xf, bars=True),
         _chart(
             d,
             "p95_ms",
-            alt.Axis(labelExpr=_DURATION_LABEL),
+            alt.Axis(labelExpr=_DURATION_LABEL, values=_DURATION_TICKS),
             f"p95 latency {per} (log scale)",
             "#e45756",
+            xf,
             log=True,
         ),
-        _chart(d, "cache_hit_rate", alt.Axis(format="%"), f"Cache-hit rate {per}", "#54a24b"),
+        _chart(d, "cache_hit_rate", alt.Axis(format="%"), f"Cache-hit rate {per}", "#54a24b", xf),
     ]
 
 
@@ -105,7 +119,7 @@ def mix_chart(mix: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     # room right of the longest bar for its label
     d = mix.assign(label=mix["share"].map(units.share), count=mix["queries"].map(units.count))
     base = alt.Chart(d).encode(
-        y=alt.Y("query_type:N", sort="-x", title=None),
+        y=alt.Y("query_type:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
         x=alt.X("share:Q", axis=None, scale=alt.Scale(domain=[0, float(mix["share"].max()) * 1.4])),
         tooltip=[
             alt.Tooltip("query_type:N", title="type"),
@@ -115,4 +129,5 @@ def mix_chart(mix: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     )
     bars = base.mark_bar(color="#72b7b2")
     text = base.mark_text(align="left", dx=3).encode(text="label:N")
-    return alt.layer(bars, text).properties(height=HEIGHT, title="Query-type mix")
+    # as tall as the trend charts with their time axis, which this chart has not
+    return alt.layer(bars, text).properties(height=HEIGHT + 25, title="Query-type mix")

@@ -231,3 +231,20 @@ def test_trend_frames_are_smoothed_with_human_tooltips() -> None:
         {"query_type": ["select", "insert"], "queries": [3, 1], "share": [0.75, 0.25]}
     )
     assert "75.0 %" in trends.mix_chart(mix).to_json()
+
+
+def test_a_bucket_without_queries_is_zero_not_skipped() -> None:
+    df = pd.DataFrame(
+        {
+            "t": pd.to_datetime(["2024-03-01", "2024-03-03"]),
+            "queries": [4, 6],
+            "p95_ms": [10.0, 30.0],
+            "cache_hit_rate": [0.5, 1.0],
+            "abort_rate": [0.0, 0.0],
+            "mb_scanned": [1.0, 2.0],
+        }
+    )
+    d = trends.prepare(df, "day")
+    assert list(d["queries"]) == [4, 0, 6]
+    assert list(d["p95 latency"]) == ["10 ms", units.UNKNOWN, "30 ms"]
+    assert d["cache_hit_rate_smooth"].iloc[2] == pytest.approx(0.75)  # the gap is skipped

@@ -272,3 +272,21 @@ def test_empty_states_say_what_is_missing(filled_db: str, tmp_path: Path) -> Non
     assert "Empty: no query in this range spilled to disk." in [c.value for c in at.caption]
     for text in _texts(at):
         assert not re.search(r"\bnan\b|\bNaN\b", text), text
+
+
+def test_a_long_run_trends_per_day_and_per_week(filled_db: str, dash_env, tmp_path: Path) -> None:
+    at = _run(filled_db, dash_env)
+    assert not at.tabs  # two weeks: per day only
+    assert "Queries per day" in " ".join(_texts(at))
+    db = str(tmp_path / "long.duckdb")
+    shutil.copy(filled_db, db)
+    con = duckdb.connect(db)
+    con.execute(  # the same queries spread over fourteen weeks
+        "UPDATE clean_queries SET arrival_timestamp = TIMESTAMP '2024-03-01' "
+        "+ (arrival_timestamp - TIMESTAMP '2024-03-01') * 7"
+    )
+    con.close()
+    at = _run(db, dash_env)
+    assert [t.label for t in at.tabs] == ["Per day", "Per week"]
+    specs = " ".join(_texts(at))
+    assert "Queries per day" in specs and "Queries per week" in specs
