@@ -55,7 +55,7 @@ def render_status(
             "live" if not backlog else f"live, {units.count(backlog)} rows still on the way"
         )
     else:
-        parts.append("finished run: no broker attached, the file as it is")
+        parts.append("stored run: no broker attached, figures as the file holds them")
     st.caption(" · ".join(parts))
     updated = status.get("last_update")
     if live and pd.notna(updated):
@@ -177,7 +177,8 @@ def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None,
         render_headline(data, run_id, p)
     # the widest range chosen draws the trends, the narrowest the boards
     render_trends(data, run_id, periods[-1], first, last)
-    # --- clusters needing attention: dashboards/health.py's panel goes here -------------
+    # Clusters needing attention (dashboards/health.py): its panel is drawn on the next line
+    # (render_attention(data, run_id)), between the trends and the boards.
     render_boards(data, run_id, periods[0], live, k)
     st.caption(
         "Redset's clusters were chosen by busyness: these figures describe this dataset, "
