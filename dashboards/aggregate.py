@@ -30,7 +30,8 @@ from dashboards.tiles import headline
 _COMPACT_CSS = (
     "<style>[data-testid='stMainBlockContainer']{padding-top:3rem;padding-bottom:1rem}"
     "[data-testid='stMarkdownContainer'] table{font-size:0.9rem;margin-bottom:0.2rem}"
-    "[data-testid='stMarkdownContainer'] :is(td,th){padding:0.12rem 0.5rem}</style>"
+    "[data-testid='stMarkdownContainer'] :is(td,th){padding:0.12rem 0.5rem}"
+    "[data-testid='stMetricValue']{font-size:1.9rem}</style>"
 )
 
 

@@ -103,8 +103,10 @@ def _delta(m: Metric, cur: Any, prev: Any) -> str | None:
         return None
     # a change too small to show in the figure's own unit is no change, not a red "+0.0"
     if m.relative:
+        if b == 0:  # no relative change from nothing: the change in the figure's unit
+            return "no change" if a == 0 else units.change(a, b, m.fmt)
         rel = units.relative_change(a, b)
-        return "no change" if rel is not None and abs(a - b) < 0.0005 * abs(b) else rel
+        return "no change" if abs(a - b) < 0.0005 * abs(b) else rel
     if m.fmt(a) == m.fmt(b):
         return "no change"
     fmt = points if m.fmt is units.share else m.fmt

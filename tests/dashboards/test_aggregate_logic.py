@@ -114,6 +114,14 @@ def test_an_unchanged_figure_is_grey_without_arrow() -> None:
         assert (t[label].delta, t[label].color, t[label].arrow) == ("no change", "off", "off")
 
 
+def test_a_change_from_nothing_is_in_the_figures_unit() -> None:
+    t = _tiles(
+        dict(FIGS, mb_spilled=2048.0, mb_scanned=0.0), dict(FIGS, mb_spilled=0.0, mb_scanned=0.0)
+    )
+    assert (t["Data spilled"].delta, t["Data spilled"].color) == ("+2.0 GB", "inverse")
+    assert (t["Data scanned"].delta, t["Data scanned"].arrow) == ("no change", "off")
+
+
 def test_unknown_figures_read_na_and_have_no_delta() -> None:
     unknown = dict(FIGS, p95_ms=None, mb_scanned=float("nan"), mb_spilled=pd.NA)
     t = _tiles(unknown, FIGS)
