@@ -122,6 +122,14 @@ def test_the_range_in_the_url_and_several_ranges(filled_db: str, dash_env) -> No
     assert labels[0].startswith("**Last 24 h") and labels[1].startswith("**Last 7 days")
 
 
+def test_an_unknown_range_in_the_url_falls_back_to_the_default(filled_db: str, dash_env) -> None:
+    at = _run(filled_db, dash_env, range="../../etc,x' OR 1=1")
+    assert at.segmented_control(key="range").value == ["run"]
+    assert "range" not in at.query_params
+    (n,) = _q(filled_db, "SELECT count(*) FROM clean_queries WHERE run_id = ?", [RUN])
+    assert _tiles(at)["Queries"].value == units.count(n)
+
+
 def test_no_nan_and_units_everywhere(filled_db: str, dash_env) -> None:
     for rng in ("run", "hour", "week"):
         at = _run(filled_db, dash_env, range=rng)
