@@ -104,7 +104,7 @@ def render_headline(data: Data, run_id: str, p: overview.Period) -> bool:
     prev = overview.figures(data, overview.window(run_id, p.cmp_prev))
     note = p.compare if prev["queries"] else "no earlier period to compare with"
     st.caption(f"**{p.span()}** · {note}")
-    tiles = headline(figs, cur, prev)
+    tiles = headline(figs, cur, prev, per="" if p.start is not None else "wk/wk")
     for col, t in zip(st.columns(len(tiles)), tiles, strict=True):
         col.metric(t.label, t.value, t.delta, delta_color=t.color, delta_arrow=t.arrow, help=t.help)
     return True

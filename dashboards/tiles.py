@@ -114,10 +114,14 @@ def _delta(m: Metric, cur: Any, prev: Any) -> str | None:
 
 
 def headline(
-    figures: dict[str, Any], cur: dict[str, Any] | None, prev: dict[str, Any] | None
+    figures: dict[str, Any],
+    cur: dict[str, Any] | None,
+    prev: dict[str, Any] | None,
+    per: str = "",
 ) -> list[Tile]:
     """The tiles of a range: ``figures`` shown, the change from ``prev`` to ``cur`` as the
-    delta (for a bounded range ``cur`` is ``figures``; for the whole run its last week).
+    delta (for a bounded range ``cur`` is ``figures``; for the whole run its last week,
+    then ``per`` names the change on the tile, e.g. "wk/wk", as it is not the figure's).
     A period without queries gives no delta, never a change against nothing."""
     compare = cur is not None and prev is not None and cur["queries"] and prev["queries"]
     out = []
@@ -126,11 +130,12 @@ def headline(
             units.count(figures[m.column]) if m.column == "queries" else m.fmt(figures[m.column])
         )
         delta = _delta(m, cur[m.column], prev[m.column]) if compare and cur and prev else None
+        shown = f"{delta} {per}" if per and delta not in (None, "no change") else delta
         out.append(
             Tile(
                 m.label,
                 value,
-                delta,
+                shown,
                 units.delta_color(m.higher_is_better, delta),
                 units.delta_arrow(delta),
                 m.help,

@@ -114,6 +114,12 @@ def test_an_unchanged_figure_is_grey_without_arrow() -> None:
         assert (t[label].delta, t[label].color, t[label].arrow) == ("no change", "off", "off")
 
 
+def test_the_whole_runs_change_names_its_period() -> None:
+    t = {x.label: x for x in headline(FIGS, dict(FIGS, queries=1100), FIGS, per="wk/wk")}
+    assert t["Queries"].delta == "+10.0 % wk/wk" and t["Queries"].arrow == "auto"
+    assert t["p95 latency"].delta == "no change" and t["p95 latency"].color == "off"
+
+
 def test_a_change_from_nothing_is_in_the_figures_unit() -> None:
     t = _tiles(
         dict(FIGS, mb_spilled=2048.0, mb_scanned=0.0), dict(FIGS, mb_spilled=0.0, mb_scanned=0.0)

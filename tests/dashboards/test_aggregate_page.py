@@ -170,7 +170,8 @@ def test_delta_colours_follow_each_metric_meaning(filled_db: str, dash_env) -> N
         assert m.color == (m.GREEN if moved == good else m.RED), label
     for label in ("Queries", "Data scanned"):  # no better direction
         assert t[label].proto.color == t[label].proto.GRAY
-    assert t["Queries"].proto.delta == units.relative_change(cur[0], prev[0])
+    # the whole run's tile shows the run; its change is the last week's, and says so
+    assert t["Queries"].proto.delta == f"{units.relative_change(cur[0], prev[0])} wk/wk"
 
 
 def test_every_board_is_present_with_well_formed_links(
