@@ -1,15 +1,18 @@
-"""Aggregate dashboard (for managers): a few trustworthy numbers, trends, live leaderboards.
+"""Aggregate dashboard (for managers, on a projector): a few trustworthy numbers over a
+range of the run's event time, their day and week trends, and leaderboards.
 
-``streamlit run dashboards/aggregate.py`` (env: DUCKDB_PATH, KAFKA_BOOTSTRAP_SERVERS, ...).
+``streamlit run dashboards/aggregate.py`` (env: DUCKDB_PATH, KAFKA_BOOTSTRAP_SERVERS,
+EXPERT_URL for the boards' links, ...).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -17,138 +20,167 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # `streamlit run` adds only dashboards/
 
-from dashboards.data import backend, gb, human_int, ms, pct
-from dashboards.queries import Data, Filters
-from dashboards.tiles import kpis, movement
+from dashboards import boards_view, overview, trends, units
+from dashboards.data import backend
+from dashboards.queries import Data
+from dashboards.tiles import headline
 
-BOARD_TITLES = {
-    "busiest_clusters": "Busiest clusters (execution time)",
-    "top_users_by_runtime": "Slowest users (total runtime)",
-    "top_users_by_queries": "Most active users (queries)",
-    "longest_compiles": "Longest-compiling queries",
-    "biggest_spillers": "Biggest spillers (MB)",
-    "hottest_tables": "Hottest tables (accesses)",
-}
+#: trims Streamlit's default top padding (down to its header bar) and the boards' table
+#: rows, so the headline fits 1280x720 and more of the boards fit below it
+_COMPACT_CSS = (
+    "<style>[data-testid='stMainBlockContainer']{padding-top:3rem;padding-bottom:1rem}"
+    "[data-testid='stMarkdownContainer'] table{font-size:0.9rem;margin-bottom:0.2rem}"
+    "[data-testid='stMarkdownContainer'] :is(td,th){padding:0.12rem 0.5rem}"
+    "[data-testid='stMetricValue']{font-size:1.9rem}</style>"
+)
 
 
 def render_status(
-    data: Data,
-    run_id: str,
-    stale_after_s: float,
-    live: bool,
-    lag: dict[str, int] | None = None,
-) -> None:
+    data: Data, run_id: str, stale_after_s: float, live: bool, lag: dict[str, int] | None
+) -> dict[str, Any]:
+    """One caption line on the run; returns its status row."""
     status = data.run_status(run_id)
     first, last = status.get("first_event"), status.get("last_event")
     raw = int(status.get("raw_rows", 0))
-    accounted = (
-        int(status.get("clean_rows", 0))
-        + int(status.get("dead_letter_rows", 0))
-        + int(status.get("duplicate_rows", 0))
+    accounted = sum(
+        int(status.get(c, 0)) for c in ("clean_rows", "dead_letter_rows", "duplicate_rows")
     )
-    rate = data.ingest_rate(run_id) if live else 0.0
-    cols = st.columns(4)
-    cols[0].markdown(f"**Run** `{run_id}`  \n{status.get('dataset', '')}")
-    cols[1].markdown(
-        f"**Event time**  \n{first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M}"
-        if pd.notna(first)
-        else "**Event time**  \n–"
-    )
-    cols[2].markdown(f"**Ingest**  \n{rate:,.0f} rows/s")
-    cols[3].markdown(
-        f"**Lag**  \nclean stage {max(raw - accounted, 0):,} rows"
-        + (
-            "  \nnot yet on this page: "
-            + (", ".join(f"{t} {n:,}" for t, n in lag.items() if n) or "none")
-            if lag is not None
-            else ""
+    parts = [f"Run `{run_id}` {status.get('dataset', '')}".strip()]
+    if pd.notna(first):
+        parts.append(f"event time {first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M}")
+    parts.append(f"{units.count(status.get('clean_rows'))} clean queries")
+    if live:
+        parts.append(f"ingest {units.rate_per_s(data.ingest_rate(run_id))}")
+        backlog = max(raw - accounted, 0) + sum((lag or {}).values())
+        parts.append(
+            "live" if not backlog else f"live, {units.count(backlog)} rows still on the way"
         )
-    )
+    else:
+        parts.append("stored run: no broker attached, figures as the file holds them")
+    st.caption(" · ".join(parts))
     updated = status.get("last_update")
     if live and pd.notna(updated):
         age = (pd.Timestamp.now() - pd.Timestamp(updated)).total_seconds()
         if age > stale_after_s:
             st.warning(
-                f"Data is stale: last update {age:,.0f} s ago. Is the replay or the pipeline stopped?"
+                f"Data is stale: last update {units.duration(age * 1000)} ago. "
+                "Is the replay or the pipeline stopped?"
             )
+    return status
 
 
-def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None = None) -> None:
+def range_control(live: bool) -> list[str]:
+    """The ranges chosen (several at once: one headline row each), in :data:`RANGES` order.
+    The default depends on the run; the URL's ``range=`` overrides it, so a bookmark on the
+    projector keeps its ranges."""
+    asked = [r for r in st.query_params.get("range", "").split(",") if r in overview.RANGES]
+    default = asked or overview.default_ranges(live)
+    chosen = st.segmented_control(
+        "Range",
+        list(overview.RANGES),
+        selection_mode="multi",
+        default=default,
+        format_func=lambda k: overview.RANGES[k][0],
+        key="range",
+        label_visibility="collapsed",
+    )
+    picked = [r for r in overview.RANGES if r in (chosen or [])] or default
+    if picked != overview.default_ranges(live):
+        st.query_params["range"] = ",".join(picked)
+    elif "range" in st.query_params:
+        del st.query_params["range"]
+    return picked
+
+
+def render_headline(data: Data, run_id: str, p: overview.Period) -> bool:
+    """One row of tiles for period ``p``; False when it holds no queries."""
+    figs = overview.figures(data, p.filters(run_id))
+    if not figs["queries"]:
+        st.info(f"No queries in this range ({p.span()}).")
+        return False
+    cur = (
+        figs if p.start is not None else overview.figures(data, overview.window(run_id, p.cmp_cur))
+    )
+    prev = overview.figures(data, overview.window(run_id, p.cmp_prev))
+    note = p.compare if prev["queries"] else "no earlier period to compare with"
+    st.caption(f"**{p.span()}** · {note}")
+    tiles = headline(figs, cur, prev, per="" if p.start is not None else "wk/wk")
+    for col, t in zip(st.columns(len(tiles)), tiles, strict=True):
+        col.metric(t.label, t.value, t.delta, delta_color=t.color, delta_arrow=t.arrow, help=t.help)
+    return True
+
+
+def render_trends(
+    data: Data, run_id: str, p: overview.Period, first: datetime, last: datetime
+) -> None:
+    """Trends over the widest range chosen; per day and per week for a long run."""
+    start = p.start or first
+    end = p.end or last
+    grain = overview.grain_for(end - start)
+    f = p.filters(run_id)
+    mix = overview.type_mix(data, f)
+    grains = [grain, "week"] if grain == "day" and end - start >= 4 * overview.WEEK else [grain]
+    tabs = (
+        st.tabs([overview.GRAINS[g][1].capitalize() for g in grains])
+        if len(grains) > 1
+        else [st.container()]
+    )
+    for tab, g in zip(tabs, grains, strict=True):
+        with tab:
+            df = overview.trend(data, f, g)
+            cols = st.columns(4)
+            if df.empty:
+                cols[0].info("No queries in this range.")
+                continue
+            for col, chart in zip(cols, trends.charts(df, g), strict=False):
+                col.altair_chart(chart, width="stretch")
+            if mix.empty:
+                cols[3].info("No queries in this range.")
+            else:
+                cols[3].altair_chart(trends.mix_chart(mix), width="stretch")
+
+
+def render_boards(data: Data, run_id: str, p: overview.Period, live: bool, k: int) -> None:
+    """Every board over period ``p``, each entry linked into the expert page."""
+    f = p.filters(run_id)
+    prev = None if p.start is None else overview.window(run_id, p.cmp_prev)
+    state = ("so far (live)" if live else "final") if p.start is None else "complete period"
+    st.markdown(f"**Leaderboards** · {p.span()} · top {k} · {state}")
+    base = boards_view.expert_url()
+    cols = st.columns(3)
+    for i, board in enumerate(boards_view.BOARDS):
+        col = cols[i % 3]
+        top = boards_view.ranked(data, board.name, f, k)
+        col.markdown(f"**{board.title}** · {board.unit}")
+        if top.empty:
+            col.caption(f"Empty: {board.empty}.")
+            continue
+        before = None if prev is None else boards_view.ranked(data, board.name, prev, k)
+        col.markdown(boards_view.markdown(board, top, before, f, base))
+
+
+def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None, k: int) -> None:
     runs = data.runs()
     if runs.empty:
-        st.info("No data yet. Start a replay (`make demo`, or `python -m producers.replay ...`); "
-                "this page fills in as soon as the first rows arrive.")  # fmt: skip
+        st.info(
+            "No data yet. Start a replay (`make demo`, or `python -m producers.replay ...`); "
+            "this page fills in as soon as the first rows arrive."
+        )
         return
     run_id = str(runs["run_id"].iloc[0])
-    render_status(data, run_id, stale_after_s=max(30.0, 10 * refresh_s), live=live, lag=lag)
-
-    windows = data.fleet_windows(run_id)
-    tiles = kpis(windows)
-    if tiles:
-        cur = windows[windows["final"]].iloc[-1] if windows["final"].any() else windows.iloc[-1]
-        st.caption(
-            f"Latest complete window {cur['window_start']:%Y-%m-%d %H:%M} (change against the window before)"
-        )
-        for col, (label, value, delta) in zip(st.columns(len(tiles)), tiles, strict=True):
-            col.metric(
-                label,
-                value,
-                delta,
-                delta_color="off" if label in ("Queries", "GB scanned") else "inverse",
-            )
-    totals = data.totals(Filters(run_id))
-    st.markdown(
-        f"**Whole run:** {human_int(totals['queries'])} queries · p95 {ms(totals['p95_total_ms'])} · "
-        f"aborts {pct(totals['abort_rate'])} · cache hits {pct(totals['cache_hit_rate'])} · "
-        f"{gb(totals['gb_scanned'])} scanned · {gb(totals['gb_spilled'])} spilled"
-    )
-
-    left, right = st.columns([2, 1])
-    with left:
-        if not windows.empty:
-            base = alt.Chart(windows).encode(x=alt.X("window_start:T", title="event time"))
-            q = base.mark_bar(opacity=0.5).encode(y=alt.Y("queries:Q", title="queries per window"))
-            p = base.mark_line(color="#d62728").encode(
-                y=alt.Y("p95_total_ms:Q", title="p95 latency (ms)")
-            )
-            st.altair_chart(
-                alt.layer(q, p)
-                .resolve_scale(y="independent")
-                .properties(height=260, title="Queries and p95 latency"),
-                width="stretch",
-            )
-    with right:
-        mix = data.type_mix(Filters(run_id))
-        if not mix.empty:
-            st.altair_chart(
-                alt.Chart(mix).mark_arc(innerRadius=50).encode(
-                    theta="queries:Q", color=alt.Color("query_type:N", title="type"),
-                    tooltip=["query_type", "queries", "runtime_s"],
-                ).properties(height=260, title="Query-type mix"),
-                width="stretch",
-            )  # fmt: skip
-
-    boards = data.boards(run_id)
-    st.subheader("Live leaderboards")
-    if boards.empty:
-        st.caption("Leaderboards appear when the first window closes.")
-    else:
-        names = [b for b in BOARD_TITLES if b in set(boards["board"])]
-        for i in range(0, len(names), 3):
-            for col, name in zip(st.columns(3), names[i : i + 3], strict=False):
-                b = boards[boards["board"] == name].head(5)
-                label = "running" if (b["variant"] == "current").any() else "final"
-                col.markdown(
-                    f"**{BOARD_TITLES[name]}**  \n<small>{b['window_start'].iloc[0]:%m-%d %H:%M} · {label}</small>",
-                    unsafe_allow_html=True,
-                )
-                col.dataframe(
-                    pd.DataFrame({
-                        "#": b["rank"], "": [movement(int(r), p) for r, p in zip(b["rank"], b["prev_rank"], strict=True)],
-                        "entity": b["entity"], "value": b["value"].map(lambda v: f"{v:,.0f}"),
-                    }),
-                    hide_index=True, width="stretch",
-                )  # fmt: skip
+    status = render_status(data, run_id, max(30.0, 10 * refresh_s), live, lag)
+    first, last = status.get("first_event"), status.get("last_event")
+    if not isinstance(first, datetime) or not isinstance(last, datetime) or pd.isna(first):
+        st.info("No clean queries in this run yet: rows arrived, none has been cleaned so far.")
+        return
+    periods = [overview.period(r, last, live) for r in range_control(live)]
+    for p in periods:
+        render_headline(data, run_id, p)
+    # the widest range chosen draws the trends, the narrowest the boards
+    render_trends(data, run_id, periods[-1], first, last)
+    # Clusters needing attention (dashboards/health.py): its panel is drawn on the next line
+    # (render_attention(data, run_id)), between the trends and the boards.
+    render_boards(data, run_id, periods[0], live, k)
     st.caption(
         "Redset's clusters were chosen by busyness: these figures describe this dataset, "
         "not the Redshift fleet."
@@ -156,8 +188,11 @@ def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None 
 
 
 def main() -> None:
-    st.set_page_config(page_title="Query workload: overview", layout="wide")
-    st.title("Query workload — overview")
+    st.set_page_config(
+        page_title="redset-stream · overview", page_icon=":material/monitoring:", layout="wide"
+    )
+    st.html(_COMPACT_CSS)
+    st.markdown("#### :material/monitoring: Query workload overview")
     be = backend("aggregate")
     live = be.materializer is not None
     if be.error:
@@ -166,10 +201,17 @@ def main() -> None:
     @st.fragment(run_every=be.settings.refresh_seconds if live else None)
     def live_view() -> None:
         t0 = time.perf_counter()
-        render(be.data, be.settings.refresh_seconds, live, be.materializer_lag())
-        st.caption(f"rendered in {(time.perf_counter() - t0) * 1000:,.0f} ms")
+        render(
+            be.data,
+            be.settings.refresh_seconds,
+            live,
+            be.materializer_lag(),
+            be.settings.leaderboard_k,
+        )
+        st.caption(f"rendered in {units.duration((time.perf_counter() - t0) * 1000)}")
 
     live_view()
 
 
-main()
+if __name__ == "__main__":
+    main()

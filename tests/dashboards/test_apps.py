@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 from streamlit.testing.v1 import AppTest
 
-from dashboards.data import gb, human_int, ms, pct
+from dashboards import units
+from dashboards.data import human_int
 
 from .conftest import AGGREGATE, EXPERT
 
@@ -37,27 +38,27 @@ def test_expert_empty_state(empty_db: str, dash_env) -> None:
     assert any("No data yet" in i.value for i in at.info)
 
 
-def test_aggregate_kpis_equal_the_views(filled_db: str, dash_env) -> None:
+def test_aggregate_kpis_equal_the_whole_run(filled_db: str, dash_env) -> None:
+    """A finished run's tiles are its whole run's figures, from the query-level rows
+    (tests/dashboards/test_aggregate_page.py covers ranges, deltas, boards and links)."""
     dash_env(filled_db)
     at = AppTest.from_file(AGGREGATE, default_timeout=60).run()
     assert not at.exception, at.exception
     row = _q(
         filled_db,
-        "SELECT queries, p95_total_ms, abort_rate, cache_hit_rate, mbytes_scanned, mbytes_spilled "
-        "FROM v_fleet_kpi WHERE final ORDER BY window_start DESC LIMIT 1",
+        "SELECT count(*), quantile_cont(total_duration_ms, 0.95), avg(was_aborted::INT), "
+        "avg(was_cached::INT), sum(mbytes_scanned), sum(mbytes_spilled) FROM fact_query "
+        "WHERE run_id = 'run-a'",
     )
     got = _metrics(at)
-    assert got["Queries"] == human_int(row[0])
-    assert got["p95 latency"] == ms(row[1])
-    assert got["Abort rate"] == pct(row[2])
-    assert got["Cache-hit rate"] == pct(row[3])
-    assert got["GB scanned"] == gb(row[4] / 1024)
-    assert got["GB spilled"] == gb(row[5] / 1024)
-    # leaderboards shown, with movement column
-    assert len(at.dataframe) >= 5
-    board = at.dataframe[0].value
-    assert list(board.columns) == ["#", "", "entity", "value"]
-    assert set(board[""]) <= {"new", "="} | {f"{a} {n}" for a in "▲▼" for n in range(1, 11)}
+    assert got["Queries"] == units.count(row[0])
+    assert got["p95 latency"] == units.duration(row[1])
+    assert got["Abort rate"] == units.share(row[2])
+    assert got["Cache-hit rate"] == units.share(row[3])
+    assert got["Data scanned"] == units.data_size(row[4])
+    assert got["Data spilled"] == units.data_size(row[5])
+    # every leaderboard shown, as a linked table
+    assert sum(m.value.startswith("| # |") for m in at.markdown) == 6
 
 
 def test_expert_default_view_and_url(filled_db: str, dash_env) -> None:

@@ -1,4 +1,4 @@
-"""Pure dashboard logic: filters <-> URL, SQL box validation, movement arrows, KPI tiles."""
+"""Pure dashboard logic: filters <-> URL, SQL box validation, movement arrows."""
 
 from __future__ import annotations
 
@@ -96,30 +96,6 @@ def test_movement_arrows() -> None:
     assert mod.movement(1, pd.NA) == "new"
 
 
-def test_kpis_compare_latest_final_window_with_previous() -> None:
-    mod = tiles
-    w = pd.DataFrame(
-        {
-            "window_start": pd.to_datetime(
-                ["2024-03-01 00:00", "2024-03-01 01:00", "2024-03-01 02:00"]
-            ),
-            "final": [True, True, False],
-            "queries": [100, 150, 7],
-            "p95_total_ms": [1000.0, 800.0, 5.0],
-            "abort_rate": [0.01, 0.02, 0.0],
-            "cache_hit_rate": [0.1, 0.1, 0.0],
-            "mbytes_scanned": [2048.0, 1024.0, 0.0],
-            "mbytes_spilled": [0.0, 512.0, 0.0],
-        }
-    )
-    got = {label: (value, delta) for label, value, delta in mod.kpis(w)}
-    assert got["Queries"] == ("150", "+50")
-    assert got["p95 latency"] == ("800 ms", "-200 ms")
-    assert got["Abort rate"] == ("2.00 %", "+1.00 %")
-    assert got["GB scanned"] == ("1.0 GB", "-1.0 GB")
-    assert mod.kpis(w.iloc[0:0]) == []
-
-
 def test_dashboard_args_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from dashboards.data import settings_from_argv
 
@@ -145,25 +121,8 @@ def test_bad_dashboard_arg_is_one_line_naming_the_flag() -> None:
 
 
 def test_a_figure_with_nothing_known_is_na_not_zero() -> None:
-    """A window whose queries all had NULL MB (e.g. only result-cache hits) has a NULL sum:
-    the tile says n/a, and the delta against it is not computed."""
-    w = pd.DataFrame(
-        {
-            "window_start": pd.to_datetime(["2024-03-01 00:00", "2024-03-01 01:00"]),
-            "final": [True, True],
-            "queries": [10, 4],
-            "p95_total_ms": [5.0, None],
-            "abort_rate": [0.0, 0.0],
-            "cache_hit_rate": [0.5, 1.0],
-            "mbytes_scanned": [2048.0, None],
-            "mbytes_spilled": [0.0, float("nan")],
-        }
-    )
-    got = {label: (value, delta) for label, value, delta in tiles.kpis(w)}
-    assert got["GB scanned"] == ("n/a", None)
-    assert got["GB spilled"] == ("n/a", None)
-    assert got["p95 latency"] == ("n/a", None)
-    assert got["Cache-hit rate"] == ("100.00 %", "+50.00 %")
+    """NULL (not measured) reads n/a, a known zero stays a zero (the aggregate's tiles:
+    tests/dashboards/test_aggregate_logic.py)."""
     from dashboards.data import gb, human_int, ms, pct
 
     for f in (gb, human_int, ms, pct):
