@@ -22,6 +22,7 @@ sys.path.insert(
 
 from dashboards import boards_view, overview, trends, units
 from dashboards.data import backend
+from dashboards.health import render_attention
 from dashboards.queries import Data
 from dashboards.tiles import headline
 
@@ -178,8 +179,7 @@ def render(data: Data, refresh_s: float, live: bool, lag: dict[str, int] | None,
         render_headline(data, run_id, p)
     # the widest range chosen draws the trends, the narrowest the boards
     render_trends(data, run_id, periods[-1], first, last)
-    # Clusters needing attention (dashboards/health.py): its panel is drawn on the next line
-    # (render_attention(data, run_id)), between the trends and the boards.
+    render_attention(data, run_id, expert_url=boards_view.expert_url())
     render_boards(data, run_id, periods[0], live, k)
     st.caption(
         "Redset's clusters were chosen by busyness: these figures describe this dataset, "

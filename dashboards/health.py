@@ -22,8 +22,6 @@ from common.settings import Settings
 from dashboards import units
 from dashboards.queries import Filters
 
-#: where the aggregate page's links open the expert page (compose / README port)
-EXPERT_URL = "http://localhost:8501/"
 #: the stage's default flag threshold (HEALTH_Z_THRESHOLD)
 DEFAULT_THRESHOLD = Settings().health_z_threshold
 
@@ -166,7 +164,7 @@ def anomaly_table(df: pd.DataFrame, run_id: str, base: str = "") -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def attention_table(df: pd.DataFrame, run_id: str, base: str = EXPERT_URL) -> pd.DataFrame:
+def attention_table(df: pd.DataFrame, run_id: str, base: str) -> pd.DataFrame:
     rows = []
     for r in df.to_dict("records"):
         flagged = list(r["anomalies"]) if r["anomalies"] is not None else []
@@ -218,7 +216,7 @@ def render_anomalies(
     st.caption(f"{units.count(len(df))} windows (the strongest first, at most 200).")
 
 
-def render_attention(data: Any, run_id: str, *, expert_url: str = EXPERT_URL) -> None:
+def render_attention(data: Any, run_id: str, *, expert_url: str) -> None:
     """The aggregate page's "clusters needing attention": clusters whose latest complete
     window is not healthy or has a metric flagged anomalous, with a link to it."""
     st.subheader("Clusters needing attention")

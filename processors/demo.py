@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                         if port == 0 or _port_busy(port):
                             port = free_port()
                         denv = dict(env, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
+                        if urls:  # the aggregate page's links open the expert page
+                            denv["EXPERT_URL"] = f"http://127.0.0.1:{urls[0][1]}"
                         cmd = [
                             py,
                             "-m",

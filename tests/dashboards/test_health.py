@@ -38,12 +38,17 @@ def _anomaly_app(db: str, cluster: str | None) -> None:
     render_anomalies(Data(Warehouse.open(db, read_only=True)), "run-a", cluster=cluster)
 
 
+EXPERT = "http://expert.example:8501"
+
+
 def _attention_app(db: str, run_id: str) -> None:
     from dashboards.health import render_attention
     from dashboards.queries import Data
     from processors.warehouse.store import Warehouse
 
-    render_attention(Data(Warehouse.open(db, read_only=True)), run_id)
+    render_attention(
+        Data(Warehouse.open(db, read_only=True)), run_id, expert_url="http://expert.example:8501"
+    )
 
 
 def _link_filters(url: str) -> Filters:
@@ -101,7 +106,7 @@ def test_attention_lists_clusters_whose_latest_window_is_flagged_or_not_healthy(
         src = need[need["cluster"] == row["Cluster"]].iloc[0]
         assert row["State"] == health.BOTTLENECK_WORDS[src["bottleneck"]]
         f = _link_filters(row["Open"])
-        assert row["Open"].startswith(health.EXPERT_URL)
+        assert row["Open"].startswith(EXPERT + "?")
         assert f.start is not None and f.cluster == row["Cluster"]
         assert pd.Timestamp(f.start) == src["window_start"]
         for m in src["anomalies"]:
