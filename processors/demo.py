@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 children.append(
                     start_child("processors", [py, "-m", "processors", "all"], env, log_dir)
                 )
-                urls = []
+                urls: list[tuple[str, int]] = []
                 if not args.no_dashboards:
                     for name, port in (
                         ("expert", args.expert_port),
