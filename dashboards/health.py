@@ -24,6 +24,8 @@ from dashboards.queries import Filters
 
 #: the stage's default flag threshold (HEALTH_Z_THRESHOLD)
 DEFAULT_THRESHOLD = Settings().health_z_threshold
+#: the anomaly table's default smallest window worth scoring (the control changes it)
+DEFAULT_MIN_QUERIES = 10
 
 METRIC_NAMES = {
     "queue_pressure": "queue pressure",
@@ -84,17 +86,22 @@ def anomalies_sql(cluster: str | None = None) -> str:
             SELECT *, list_filter([{flags}], lambda x: x IS NOT NULL) AS flagged,
                    greatest({abs_z}) AS max_abs_z
             FROM cluster_health
-            WHERE run_id = ? AND final AND cluster <> 'fleet'{where})
+            WHERE run_id = ? AND final AND cluster <> 'fleet' AND queries >= ?{where})
         WHERE len(flagged) > 0
         ORDER BY max_abs_z DESC, window_start DESC, cluster LIMIT ?"""  # noqa: S608 (fixed names, values bound)
 
 
 def anomalies_params(
-    run_id: str, threshold: float, cluster: str | None = None, limit: int = 200
+    run_id: str,
+    threshold: float,
+    cluster: str | None = None,
+    limit: int = 200,
+    min_queries: int = 1,
 ) -> list[Any]:
     return [
         *([threshold] * len(HEALTH_METRICS)),
         run_id,
+        min_queries,
         *([cluster] if cluster is not None else []),
         limit,
     ]
@@ -114,11 +121,17 @@ CLUSTERS_SQL = """
 
 
 def anomalies(
-    data: Any, run_id: str, threshold: float, cluster: str | None = None, limit: int = 200
+    data: Any,
+    run_id: str,
+    threshold: float,
+    cluster: str | None = None,
+    limit: int = 200,
+    min_queries: int = 1,
 ) -> pd.DataFrame:
     """``data``: a ``dashboards.queries.Data`` (or the pages' cached wrapper of one)."""
     df: pd.DataFrame = data.df(
-        anomalies_sql(cluster), anomalies_params(run_id, threshold, cluster, limit)
+        anomalies_sql(cluster),
+        anomalies_params(run_id, threshold, cluster, limit, min_queries),
     )
     return df
 
@@ -204,13 +217,24 @@ def render_anomalies(
         help="z = (value - median) / (1.4826 x MAD) over the cluster's trailing windows; "
         f"the stream flags at {default_threshold:g}.",
     )
+    # a window of two queries has shares of 0, 50 or 100 %: extreme z-scores, little meaning
+    min_q = st.number_input(
+        "Only windows with at least this many queries",
+        min_value=1,
+        value=DEFAULT_MIN_QUERIES,
+        step=5,
+        key=f"{key}-min-queries",
+    )
     try:
-        df = anomalies(data, run_id, thr, cluster)
+        df = anomalies(data, run_id, thr, cluster, min_queries=int(min_q))
     except duckdb.Error as e:
         st.warning(f"Cluster health is not available in this warehouse: {e}")
         return
     if df.empty:
-        st.info(f"No anomalies: no complete window has a metric at |z| ≥ {thr:g}.")
+        st.info(
+            f"No anomalies: no complete window of at least {int(min_q):,} queries has a "
+            f"metric at |z| ≥ {thr:g}."
+        )
         return
     st.dataframe(anomaly_table(df, run_id), column_config=_LINK, hide_index=True, key=key)
     st.caption(f"{units.count(len(df))} windows (the strongest first, at most 200).")

@@ -25,9 +25,11 @@ def _view(db: str) -> pd.DataFrame:
         con.close()
 
 
-def _flagged(view: pd.DataFrame, thr: float) -> pd.DataFrame:
+def _flagged(
+    view: pd.DataFrame, thr: float, min_queries: int = health.DEFAULT_MIN_QUERIES
+) -> pd.DataFrame:
     z = view[[f"{m}_z" for m in HEALTH_METRICS]].abs()
-    return view[view["final"] & (z >= thr).any(axis=1)]
+    return view[view["final"] & (z >= thr).any(axis=1) & (view["queries"] >= min_queries)]
 
 
 def _anomaly_app(db: str, cluster: str | None) -> None:
@@ -76,6 +78,22 @@ def test_anomaly_table_follows_the_threshold_and_links_each_window(filled_db: st
             assert (f.end - f.start).total_seconds() == 3600
             assert "nan" not in " ".join(map(str, row.values())).lower()
     assert "_" not in " ".join(at.dataframe[0].value.columns)
+
+
+def test_anomaly_table_leaves_out_windows_below_the_query_minimum(filled_db: str) -> None:
+    view = _view(filled_db)
+    at = AppTest.from_function(_anomaly_app, args=(filled_db, None), default_timeout=60).run()
+    assert at.number_input[0].value == health.DEFAULT_MIN_QUERIES
+    counts = []
+    for n in (1, health.DEFAULT_MIN_QUERIES, int(view["queries"].max()) + 1):
+        at.number_input[0].set_value(n).run()
+        assert not at.exception, at.exception
+        want = _flagged(view, health.DEFAULT_THRESHOLD, n)
+        got = at.dataframe[0].value if at.dataframe else pd.DataFrame()
+        assert len(got) == min(len(want), 200), n
+        counts.append(len(want))
+    assert counts[0] > counts[1] > counts[2] == 0  # the data has sparse flagged windows
+    assert any("at least" in i.value for i in at.info)
 
 
 def test_anomaly_table_of_one_cluster_and_its_empty_state(filled_db: str) -> None:
