@@ -2,7 +2,13 @@
 across starts) is stopped mid-run and started again on the same port and data dir while
 the replay, the processors and the materializer run. They ride over the outage and resume
 from their committed offsets: the topics equal the batch oracle, and the DuckDB tables
-written across the outage equal a fresh materialization of the final topics."""
+written across the outage equal a fresh materialization of the final topics.
+
+The replay is paused across the outage (the processors are not): librdkafka's idempotent
+producer can lose a message it reported delivered when the broker restarts under it
+(confluentinc/librdkafka#4134, open): seen here as RAW rows missing after a clean
+acknowledgement, in two runs of ten. The stages' own producers are exposed to it too;
+they have not lost anything in this test since lost assignments stopped committing."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from common.broker import KafkaBroker
+from common.contract import PROV_ROW
 from common.settings import Settings
 from common.topics import ensure_topics
 from processors.__main__ import settings_env
@@ -23,6 +30,7 @@ from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
 from producers.replay import ReplaySummary, replay
 from tests.processors.conftest import CHAIN_OVERRIDES
+from tests.processors.kafka_io import read_topic
 from tests.processors.oracle import check_chain
 from tests.processors.tables import diff, materialize, snapshot
 from tests.processors.test_fault import high_watermarks, wait_for
@@ -35,6 +43,14 @@ RATE = 300.0
 OUTAGE_S = 6.0
 #: longer than the outage plus the broker's start: a stage must not idle out meanwhile
 UNTIL_IDLE_S = 25.0
+
+
+def raw_settled(s: Settings, quiet_s: float = 1.0) -> bool:
+    """RAW's high watermarks did not move for ``quiet_s`` (the paused replay has nothing
+    in flight)."""
+    before = high_watermarks(s, s.topic("raw"))
+    time.sleep(quiet_s)
+    return high_watermarks(s, s.topic("raw")) == before
 
 
 @pytest.mark.integration
@@ -66,8 +82,11 @@ def test_persistent_broker_restart_midrun_resumes_from_committed_offsets(
                 mat_errors.append(e)
 
         sent: list[ReplaySummary] = []
+        paused = threading.Event()
         feeder = threading.Thread(
-            target=lambda: sent.append(replay(SPEC, s, run_id=run_id, rate=RATE, progress=False))
+            target=lambda: sent.append(
+                replay(SPEC, s, run_id=run_id, rate=RATE, progress=False, pause_event=paused)
+            )
         )
         live = threading.Thread(target=materialize_live)
         log = tmp_path / "processors.log"
@@ -89,11 +108,14 @@ def test_persistent_broker_restart_midrun_resumes_from_committed_offsets(
                 120,
                 "the chain to be under way",
             )
+            paused.set()
+            wait_for(lambda: raw_settled(s), 30, "the paused replay's last rows to land")
             broker.stop()  # SIGTERM: a clean broker shutdown, storage kept
             assert feeder.is_alive(), "the replay ended before the outage: not mid-run"
             time.sleep(OUTAGE_S)
             broker.start()
             assert broker.cluster_id == cluster_id and broker.bootstrap == s.bootstrap_servers
+            paused.clear()
             feeder.join(180)
             assert sent, "the replay failed across the outage"
             assert sup.wait(240) == 0, log.read_text()[-3000:]
@@ -112,6 +134,9 @@ def test_persistent_broker_restart_midrun_resumes_from_committed_offsets(
         got = snapshot(wh)
         wh.close()
 
+        rows = {v[PROV_ROW] for _, v, _ in read_topic(s, s.topic("raw"))}
+        lost = sorted(set(range(1, sent[0].rows_sent + 1)) - rows)
+        assert not lost, f"RAW lacks rows the replay had acknowledged: {lost[:20]}"
         counts = check_chain(s, SPEC, run_id, allow_dups=True)
         assert counts["raw"] == sent[0].rows_sent
         want = materialize(s, tmp_path / "fresh.db")
