@@ -99,9 +99,9 @@ def kpi_strip(data: Data, f: Filters) -> None:
     cols[1].metric("p95 latency", units.duration(totals["p95_total_ms"]))
     cols[2].metric("Abort rate", units.share(totals["abort_rate"]))
     cols[3].metric("Cache-hit rate", units.share(totals["cache_hit_rate"]))
+    gb_scanned = units.number(totals["gb_scanned"])  # n/a when none measured
     cols[4].metric(
-        "Data scanned",
-        units.data_size(units.number(totals["gb_scanned"]) and totals["gb_scanned"] * 1024),
+        "Data scanned", units.data_size(None if gb_scanned is None else gb_scanned * 1024)
     )
 
 
@@ -263,6 +263,10 @@ def show_explore(be: Backend, run_ids: list[str], params: dict[str, str]) -> Non
     f = sidebar_filters(be.data, run_ids, parsed)
     for message in link_warnings(be.data, f, params):
         st.warning(message)
+    if params.get("panel", DEFAULT_PANEL) not in PANELS:
+        st.warning(
+            f"The link's panel “{params['panel']}” is unknown: showing {PANELS[DEFAULT_PANEL][0]}."
+        )
     f = search_box(be.data, f)
     shown = f
     panel = panel_from_params(params)

@@ -165,6 +165,70 @@ def _time_chart(df: pd.DataFrame, title: str, y: alt.Y, **enc: Any) -> alt.Chart
     )
 
 
+def spill_cache_charts(over: pd.DataFrame, bucket: str) -> tuple[alt.Chart, alt.Chart]:
+    spill = over.assign(
+        gb_spilled=over["mbytes_spilled"] / 1024,
+        spilled=[units.data_size(v) for v in over["mbytes_spilled"]],
+    )
+    return (
+        _time_chart(
+            spill,
+            SPILL_TITLE,
+            alt.Y("gb_spilled:Q", title=f"spilled per {bucket} (GB)"),
+            tooltip=["bucket:T", alt.Tooltip("spilled:N", title="spilled")],
+        ),
+        _time_chart(
+            over,
+            CACHE_TITLE,
+            alt.Y("cache_hit_rate:Q", title="cache-hit rate", axis=alt.Axis(format="%")),
+            tooltip=["bucket:T", alt.Tooltip("cache_hit_rate:Q", format=".1%")],
+        ),
+    )
+
+
+def compile_exec_chart(hourly: pd.DataFrame) -> alt.Chart | None:
+    """Mean compile and execution-after-compile per hour (log axis: zero means drop)."""
+    parts = {"compile_ms": "compile", "execution_after_compile_ms": "execution after compile"}
+    long = hourly.melt(
+        id_vars=["bucket"], value_vars=list(parts), var_name="col", value_name="mean_ms"
+    ).dropna(subset=["mean_ms"])
+    long = long[long["mean_ms"] > 0]
+    if long.empty:
+        return None
+    long = long.assign(
+        part=long["col"].map(parts), mean=[units.duration(v) for v in long["mean_ms"]]
+    ).drop(columns="col")
+    return _time_chart(
+        long,
+        COMPILE_EXEC_TITLE,
+        alt.Y("mean_ms:Q", title="mean per query (ms, log scale)", scale=alt.Scale(type="log")),
+        color=alt.Color("part:N", title="part"),
+        tooltip=["bucket:T", "part:N", alt.Tooltip("mean:N", title="mean")],
+    )
+
+
+def cached_chart(cached: pd.DataFrame, bucket: str) -> alt.Chart:
+    cached = cached.assign(mean=[units.duration(v) for v in cached["mean_execution_ms"]])
+    return _time_chart(
+        cached,
+        CACHED_TITLE,
+        alt.Y(
+            "mean_execution_ms:Q",
+            title=f"mean execution per {bucket} (ms, symlog)",
+            scale=alt.Scale(type="symlog"),
+        ),
+        color=alt.Color("query_type:N", title="query type"),
+        strokeDash=alt.StrokeDash("cache:N", title="result cache"),
+        tooltip=[
+            "bucket:T",
+            "query_type:N",
+            "cache:N",
+            alt.Tooltip("queries:Q", format=","),
+            alt.Tooltip("mean:N", title="mean execution"),
+        ],
+    )
+
+
 def over_time_panel(data: Data, f: Filters) -> None:
     first, last = data.time_range(f.run_id)
     bucket = time_bucket(f.start or first, f.end or last)
@@ -172,76 +236,18 @@ def over_time_panel(data: Data, f: Filters) -> None:
     if over.empty:
         st.info(NO_MATCH)
         return
+    spill, cache = spill_cache_charts(over, bucket)
     c1, c2 = st.columns(2)
-    spill = over.assign(
-        gb_spilled=over["mbytes_spilled"] / 1024,
-        spilled=[units.data_size(v) for v in over["mbytes_spilled"]],
-    )
     with c1:
-        _show(
-            _time_chart(
-                spill,
-                SPILL_TITLE,
-                alt.Y("gb_spilled:Q", title=f"spilled per {bucket} (GB)"),
-                tooltip=["bucket:T", alt.Tooltip("spilled:N", title="spilled")],
-            )
-        )
+        _show(spill)
     with c2:
-        _show(
-            _time_chart(
-                over,
-                CACHE_TITLE,
-                alt.Y("cache_hit_rate:Q", title="cache-hit rate", axis=alt.Axis(format="%")),
-                tooltip=["bucket:T", alt.Tooltip("cache_hit_rate:Q", format=".1%")],
-            )
-        )
-    hourly = over if bucket == "hour" else data.over_time(f, "hour")
-    long = hourly.melt(
-        id_vars=["bucket"],
-        value_vars=["compile_ms", "execution_after_compile_ms"],
-        var_name="col",
-        value_name="mean_ms",
-    ).dropna(subset=["mean_ms"])
-    long = long[long["mean_ms"] > 0]
-    long["part"] = long["col"].map(
-        {"compile_ms": "compile", "execution_after_compile_ms": "execution after compile"}
-    )
-    long["mean"] = [units.duration(v) for v in long["mean_ms"]]
-    if not long.empty:
-        _show(
-            _time_chart(
-                long.drop(columns="col"),
-                COMPILE_EXEC_TITLE,
-                alt.Y(
-                    "mean_ms:Q", title="mean per query (ms, log scale)", scale=alt.Scale(type="log")
-                ),
-                color=alt.Color("part:N", title="part"),
-                tooltip=["bucket:T", "part:N", alt.Tooltip("mean:N", title="mean")],
-            )
-        )
+        _show(cache)
+    hourly = compile_exec_chart(over if bucket == "hour" else data.over_time(f, "hour"))
+    if hourly is not None:
+        _show(hourly)
     cached = data.cached_vs_uncached(f, bucket)
     if not cached.empty:
-        cached = cached.assign(mean=[units.duration(v) for v in cached["mean_execution_ms"]])
-        _show(
-            _time_chart(
-                cached,
-                CACHED_TITLE,
-                alt.Y(
-                    "mean_execution_ms:Q",
-                    title=f"mean execution per {bucket} (ms, symlog)",
-                    scale=alt.Scale(type="symlog"),
-                ),
-                color=alt.Color("query_type:N", title="query type"),
-                strokeDash=alt.StrokeDash("cache:N", title="result cache"),
-                tooltip=[
-                    "bucket:T",
-                    "query_type:N",
-                    "cache:N",
-                    alt.Tooltip("queries:Q", format=","),
-                    alt.Tooltip("mean:N", title="mean execution"),
-                ],
-            )
-        )
+        _show(cached_chart(cached, bucket))
 
 
 def plans_panel(data: Data, f: Filters) -> None:
