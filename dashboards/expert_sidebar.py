@@ -14,13 +14,7 @@ from common.contract import QUERY_TYPES
 from dashboards.queries import Data, Filters
 
 #: deep-link values checked against the run: Filters field -> what the warning calls it
-CHECKED = {
-    "cluster": "cluster",
-    "user": "user",
-    "database": "database",
-    "table": "table",
-    "fingerprint": "fingerprint",
-}
+CHECKED = ("cluster", "user", "database", "table", "fingerprint", "query")
 #: URL parameters that must be numbers
 NUMERIC = ("user", "database", "table", "query")
 
@@ -32,10 +26,10 @@ def link_warnings(data: Data, f: Filters, params: dict[str, str]) -> list[str]:
         raw = params.get(name)
         if raw is not None and getattr(f, name) is None:
             out.append(f"The link's {name} “{raw}” is not a number: it is ignored.")
-    for name, label in CHECKED.items():
+    for name in CHECKED:
         value = getattr(f, name)
         if value is not None and not data.known(f.run_id, name, value):
-            out.append(f"{label.capitalize()} “{value}” is not in run {f.run_id}.")
+            out.append(f"{name.capitalize()} “{value}” is not in run {f.run_id}.")
     return out
 
 
