@@ -77,7 +77,7 @@ def topk_panel(data: Data, f: Filters) -> None:
         alt.Chart(shown, title=f"{TOPK_TITLE}: {k} {entity}s by {metric}")
         .mark_bar()
         .encode(
-            x=alt.X("plotted:Q", title=f"{metric}{unit}"),
+            x=alt.X("plotted:Q", title=f"{metric}{unit}", axis=alt.Axis(tickCount=5)),
             y=alt.Y("label:N", sort="-x", title=entity),
             tooltip=[alt.Tooltip("label:N", title=entity), alt.Tooltip("shown:N", title=metric)],
         )

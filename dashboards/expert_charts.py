@@ -4,7 +4,7 @@ tooltips in human units, and "no queries match" instead of an empty chart."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import pandas as pd
@@ -17,6 +17,7 @@ from dashboards.expert_format import (
     fit_caption,
     fit_curve,
     humanize,
+    split_shares,
     time_bucket,
 )
 from dashboards.expert_queries import COMPLEXITY
@@ -44,50 +45,89 @@ def _show(chart: alt.Chart | alt.LayerChart | alt.FacetChart) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def latency_charts(lat: pd.DataFrame) -> tuple[alt.Chart, alt.Chart]:
-    lat = lat.assign(
-        bin=[
-            f"{units.duration(a)} – {units.duration(b)}"
-            for a, b in zip(lat["bin_start_ms"], lat["bin_end_ms"], strict=True)
-        ],
+#: axis labels for a log axis of milliseconds, in the unit that reads (1 ms, 10 s, 2 h)
+MS_LABELS = (
+    "datum.value >= 86400000 ? format(datum.value / 86400000, '.3~g') + ' d'"
+    " : datum.value >= 3600000 ? format(datum.value / 3600000, '.3~g') + ' h'"
+    " : datum.value >= 60000 ? format(datum.value / 60000, '.3~g') + ' min'"
+    " : datum.value >= 1000 ? format(datum.value / 1000, '.3~g') + ' s'"
+    " : format(datum.value, '.3~g') + ' ms'"
+)
+
+
+#: round durations for a log axis's ticks, in ms (1 ms, 10 ms, ... 1 min, 10 min, 1 h ...)
+MS_TICKS = (1, 10, 100, 1e3, 1e4, 6e4, 6e5, 3.6e6, 3.6e7, 8.64e7, 8.64e8)
+
+
+def _ms_ticks(lo: float, hi: float) -> list[float]:
+    return [t for t in MS_TICKS if lo <= t <= hi] or [lo, hi]
+
+
+def ms_axis(field: str, title: str, lo: float, hi: float) -> alt.X:
+    return alt.X(
+        f"{field}:Q",
+        title=title,
+        scale=alt.Scale(type="log"),
+        axis=alt.Axis(labelExpr=MS_LABELS, values=_ms_ticks(lo, hi)),
     )
-    x = alt.X("bin_start_ms:Q", title="total latency (ms, log scale)", scale=alt.Scale(type="log"))
+
+
+def ms_y(
+    field: str, title: str, lo: float, hi: float, scale: Literal["log", "symlog"] = "log"
+) -> alt.Y:
+    ticks = ([0.0] if scale == "symlog" else []) + _ms_ticks(max(lo, 1.0), hi)
+    return alt.Y(
+        f"{field}:Q",
+        title=title,
+        scale=alt.Scale(type=scale),
+        axis=alt.Axis(labelExpr=MS_LABELS, values=ticks),
+    )
+
+
+def latency_charts(lat: pd.DataFrame) -> tuple[alt.Chart, alt.Chart]:
+    labels = [
+        f"{units.duration(a)} – {units.duration(b)}"
+        for a, b in zip(lat["bin_start_ms"], lat["bin_end_ms"], strict=True)
+    ]
+    x = ms_axis(
+        "bin_start_ms",
+        "total latency (ms, log scale)",
+        lat["bin_start_ms"].min(),
+        lat["bin_end_ms"].max(),
+    )
     hist = (
-        alt.Chart(lat, title=HIST_TITLE)
-        .mark_bar()
+        alt.Chart(lat.assign(bin=labels), title=HIST_TITLE)
+        .mark_rect(stroke="white", strokeWidth=1)
         .encode(
             x=x,
             x2="bin_end_ms:Q",
             y=alt.Y("queries:Q", title="queries"),
+            y2=alt.datum(0),
             tooltip=[alt.Tooltip("bin:N", title="latency"), alt.Tooltip("queries:Q", format=",")],
         )
         .properties(height=220)
     )
-    long = lat.melt(
-        id_vars=["bin_start_ms", "bin_end_ms", "bin"],
-        value_vars=list(PARTS.values()),
-        var_name="col",
-        value_name="mean_ms",
-    )
-    long["part"] = long["col"].map({v: k for k, v in PARTS.items()})
-    long["order"] = long["col"].map({v: i for i, v in enumerate(PARTS.values())})
-    long["mean"] = [units.duration(v) for v in long["mean_ms"]]
-    long["mean_ms"] = long["mean_ms"].fillna(0.0)
+    long = split_shares(lat, PARTS)
+    long["bin"] = [labels[i // len(PARTS)] for i in range(len(long))]
     split = (
-        alt.Chart(long.drop(columns="col"), title=SPLIT_TITLE)
-        .mark_bar()
+        alt.Chart(long, title=SPLIT_TITLE)
+        .mark_rect(stroke="white", strokeWidth=1)
         .encode(
             x=x,
             x2="bin_end_ms:Q",
             y=alt.Y(
-                "mean_ms:Q", stack="normalize", title="share of the time", axis=alt.Axis(format="%")
+                "y0:Q",
+                title="share of the mean time",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
             ),
+            y2="y1:Q",
             color=alt.Color("part:N", title="part", sort=list(PARTS)),
-            order=alt.Order("order:Q"),
             tooltip=[
                 alt.Tooltip("bin:N", title="latency"),
                 "part:N",
                 alt.Tooltip("mean:N", title="mean per query"),
+                alt.Tooltip("share:Q", title="share", format=".0%"),
             ],
         )
         .properties(height=170)
@@ -109,6 +149,7 @@ def compile_chart(
     points: pd.DataFrame, fit: dict[str, Any], measure: str
 ) -> alt.LayerChart | alt.FacetChart:
     points = points.assign(
+        geo=[units.duration(v) for v in points["geomean_compile_ms"]],
         mean=[units.duration(v) for v in points["mean_compile_ms"]],
         p95=[units.duration(v) for v in points["p95_compile_ms"]],
     )
@@ -120,7 +161,9 @@ def compile_chart(
     )
     x = alt.X("complexity:Q", title=f"{measure} (log scale)", scale=alt.Scale(type="log"))
     y = alt.Y(
-        "mean_compile_ms:Q", title="mean compile time (ms, log scale)", scale=alt.Scale(type="log")
+        "geomean_compile_ms:Q",
+        title="compile time, geometric mean (ms, log scale)",
+        scale=alt.Scale(type="log"),
     )
     dots = (
         alt.Chart(points)
@@ -132,6 +175,7 @@ def compile_chart(
             tooltip=[
                 "complexity:Q",
                 alt.Tooltip("queries:Q", format=","),
+                alt.Tooltip("geo:N", title="geometric mean compile"),
                 alt.Tooltip("mean:N", title="mean compile"),
                 alt.Tooltip("p95:N", title="p95 compile"),
             ],
@@ -201,31 +245,34 @@ def compile_exec_chart(hourly: pd.DataFrame) -> alt.Chart | None:
     return _time_chart(
         long,
         COMPILE_EXEC_TITLE,
-        alt.Y("mean_ms:Q", title="mean per query (ms, log scale)", scale=alt.Scale(type="log")),
+        ms_y("mean_ms", "mean per query (log scale)", long["mean_ms"].min(), long["mean_ms"].max()),
         color=alt.Color("part:N", title="part"),
         tooltip=["bucket:T", "part:N", alt.Tooltip("mean:N", title="mean")],
     )
 
 
-def cached_chart(cached: pd.DataFrame, bucket: str) -> alt.Chart:
+def cached_chart(cached: pd.DataFrame, bucket: str) -> alt.FacetChart:
+    """One small chart per query type: mean execution of cached and not cached queries
+    (symlog: a cached query's execution is often 0 ms)."""
     cached = cached.assign(mean=[units.duration(v) for v in cached["mean_execution_ms"]])
-    return _time_chart(
-        cached,
-        CACHED_TITLE,
-        alt.Y(
-            "mean_execution_ms:Q",
-            title=f"mean execution per {bucket} (ms, symlog)",
-            scale=alt.Scale(type="symlog"),
-        ),
-        color=alt.Color("query_type:N", title="query type"),
-        strokeDash=alt.StrokeDash("cache:N", title="result cache"),
-        tooltip=[
-            "bucket:T",
-            "query_type:N",
-            "cache:N",
-            alt.Tooltip("queries:Q", format=","),
-            alt.Tooltip("mean:N", title="mean execution"),
-        ],
+    hi = float(cached["mean_execution_ms"].max())
+    return (
+        alt.Chart(cached)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("bucket:T", title=None),
+            y=ms_y("mean_execution_ms", f"mean execution per {bucket}", 1.0, hi, "symlog"),
+            color=alt.Color("cache:N", title="result cache"),
+            tooltip=[
+                "bucket:T",
+                "query_type:N",
+                "cache:N",
+                alt.Tooltip("queries:Q", format=","),
+                alt.Tooltip("mean:N", title="mean execution"),
+            ],
+        )
+        .properties(height=110, width=180)
+        .facet(facet=alt.Facet("query_type:N", title=None), columns=5, title=CACHED_TITLE)
     )
 
 
@@ -274,27 +321,24 @@ def plans_panel(data: Data, f: Filters) -> None:
     )
 
 
-def tables_panel(data: Data, f: Filters) -> None:
-    tables = data.tables(f)
-    if tables.empty:
-        st.info(f"{NO_MATCH} (no table accesses)")
-        return
+def tables_chart(tables: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     div, unit = duration_unit(tables["freshness_p50_ms"])
     shown = tables.assign(
         accesses=tables["reads"] + tables["writes"],
         freshness=tables["freshness_p50_ms"] / div,
         fresh=[units.duration(v) for v in tables["freshness_p50_ms"]],
     )
-    _show(
-        alt.Chart(shown, title=TABLES_TITLE)
+    base = (
+        alt.Chart(shown)
         .mark_bar()
         .encode(
             x=alt.X("accesses:Q", title="accesses (reads + writes)"),
-            y=alt.Y("table_name:N", sort="-x", title="table"),
-            color=alt.Color(
-                "freshness:Q",
-                title=f"median freshness ({unit})",
-                scale=alt.Scale(scheme="orangered"),
+            y=alt.Y(
+                "table_name:N",
+                sort=list(
+                    shown.sort_values("accesses", ascending=False, kind="stable")["table_name"]
+                ),
+                title="table",
             ),
             tooltip=[
                 "table_name:N",
@@ -303,8 +347,23 @@ def tables_panel(data: Data, f: Filters) -> None:
                 alt.Tooltip("fresh:N", title="median freshness"),
             ],
         )
-        .properties(height=380)
     )
+    colour = alt.Color(
+        "freshness:Q", title=f"median freshness ({unit})", scale=alt.Scale(scheme="orangered")
+    )
+    # a table not read after any write has no freshness: a grey bar, not a missing one
+    fresh = base.transform_filter("isValid(datum.freshness)").encode(color=colour)
+    unknown = base.transform_filter("!isValid(datum.freshness)").mark_bar(color="lightgray")
+    return alt.layer(fresh, unknown, title=TABLES_TITLE, height=380)
+
+
+def tables_panel(data: Data, f: Filters) -> None:
+    tables = data.tables(f)
+    if tables.empty:
+        st.info(f"{NO_MATCH} (no table accesses)")
+        return
+    _show(tables_chart(tables))
+    st.caption("Grey: no read after a write in these queries, so no freshness.")
     st.dataframe(
         humanize(tables[["table_name", "reads", "writes", "freshness_p50_ms"]]),
         hide_index=True,

@@ -140,7 +140,8 @@ def fit_caption(fit: dict[str, Any]) -> str:
         return "Not enough compiled queries for a fit."
     return (
         f"Fit (least squares in log-log): compile ≈ {10**a:,.1f} ms × complexity^{b:.2f}, "
-        f"R² = {r2:.2f} over {units.count(fit.get('n'))} queries"
+        f"R² = {r2:.2f} over {units.count(fit.get('n'))} queries; dots: the geometric mean "
+        "per complexity (the fit's own scale), sized by queries"
     )
 
 
@@ -160,3 +161,30 @@ def duration_unit(values: Any) -> tuple[float, str]:
         if abs(mid) >= div:
             return div, name
     return 1.0, "ms"
+
+
+def split_shares(lat: pd.DataFrame, parts: dict[str, str]) -> pd.DataFrame:
+    """Per latency bin and part (name -> column of mean ms): the mean, its share of the
+    bin's mean time and the stacked interval [y0, y1] it fills (drawn as rectangles: a
+    stacked bar cannot also span a bin's x range)."""
+    rows = []
+    for rec in lat.to_dict("records"):
+        means = {p: units.number(rec[c]) or 0.0 for p, c in parts.items()}
+        total = sum(means.values())
+        y0 = 0.0
+        for part, mean in means.items():
+            share = mean / total if total > 0 else 0.0
+            rows.append(
+                {
+                    "bin_start_ms": rec["bin_start_ms"],
+                    "bin_end_ms": rec["bin_end_ms"],
+                    "part": part,
+                    "mean_ms": mean,
+                    "mean": units.duration(mean),
+                    "share": share,
+                    "y0": y0,
+                    "y1": y0 + share,
+                }
+            )
+            y0 += share
+    return pd.DataFrame(rows)

@@ -102,12 +102,14 @@ class ExpertQueries:
         )
 
     def compile_vs_complexity(self, f: Filters, measure: str) -> pd.DataFrame:
-        """Mean compile time per complexity value, over the queries that compiled (> 0 ms)
-        and have a complexity of at least 1 (both axes are logarithmic)."""
+        """Compile time per complexity value (geometric mean: the log-log fit's own scale,
+        and the arithmetic mean and p95), over the queries that compiled (> 0 ms) and have
+        a complexity of at least 1 (both axes are logarithmic)."""
         x = COMPLEXITY[measure]
         where, params = f.where()
         return self.df(
             f"""SELECT {x} AS complexity, count(*) AS queries,
+                   pow(10, avg(log10(compile_duration_ms))) AS geomean_compile_ms,
                    avg(compile_duration_ms) AS mean_compile_ms,
                    quantile_cont(compile_duration_ms, 0.95) AS p95_compile_ms
                 FROM fact_query WHERE {where} AND compile_duration_ms > 0 AND {x} >= 1

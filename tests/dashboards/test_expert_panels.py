@@ -123,7 +123,7 @@ def test_freshness_and_durations_in_human_units(filled_db: str, dash_env) -> Non
     table = next(df for df in frames(at) if "Reads" in df.columns)
     fresh = [c for c in table.columns if c.startswith("Freshness")]
     assert fresh and all(UNIT.match(v) for v in table[fresh[0]]), table[fresh[0]].tolist()
-    legend = _spec(at, "Hot tables")["encoding"]["color"]["title"]
+    legend = _spec(at, "Hot tables")["layer"][0]["encoding"]["color"]["title"]
     assert re.search(r"\((ms|s|min|h|d)\)$", legend)
     slow = next(df for df in frames(at) if "Total" in df.columns)
     assert all(UNIT.match(v) for v in slow["Total"])
