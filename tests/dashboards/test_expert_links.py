@@ -37,6 +37,8 @@ def test_unknown_run_is_named_and_the_link_kept(filled_db: str, dash_env) -> Non
         ("user", "987654321"),
         ("fingerprint", "zzzz0000"),
         ("database", "424242"),
+        ("query", "77777777"),
+        ("table", "55555"),
     ],
 )
 def test_unknown_entity_is_named_and_the_link_kept(
