@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import units
-from dashboards.expert_format import NO_MATCH, detail_fields, humanize
+from dashboards.expert_format import K_KEY, K_MAX, NO_MATCH, detail_fields, humanize
 from dashboards.expert_queries import TOP_ENTITIES, TOP_METRICS
 from dashboards.queries import Data, Filters
 
@@ -58,7 +58,7 @@ def topk_panel(data: Data, f: Filters) -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     entity = c1.selectbox("Top", list(TOP_ENTITIES), key="topk-entity")
     metric = c2.selectbox("by", list(TOP_METRICS), key="topk-metric")
-    k = int(c3.number_input("K", min_value=1, max_value=100, value=10, step=1, key="topk-k"))
+    k = int(c3.number_input("K", min_value=1, max_value=K_MAX, step=1, key=K_KEY))
     top = data.top_k(f, entity, metric, k)
     if metric == "queries":
         top = top.drop(columns="queries")

@@ -26,7 +26,7 @@ import streamlit as st
 from dashboards import expert_charts, sqlbox, units
 from dashboards.data import Backend, backend
 from dashboards.detail import detail_card, drill_table, topk_panel
-from dashboards.expert_format import NO_MATCH
+from dashboards.expert_format import NO_MATCH, controls_from_params, controls_to_params
 from dashboards.expert_sidebar import breadcrumbs, link_warnings, sidebar_filters
 from dashboards.queries import Data, Filters
 from dashboards.search import search_box
@@ -270,6 +270,11 @@ def show_explore(be: Backend, run_ids: list[str], params: dict[str, str]) -> Non
     f = search_box(be.data, f)
     shown = f
     panel = panel_from_params(params)
+    # the panels' controls start from the link (widgets read their value by key)
+    link_controls = controls_from_params(params)
+    for key, value in link_controls.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
     live = be.materializer is not None
     f, panel = explore(be.data, f, panel, be.settings.refresh_seconds if live else None)
     data, view = be.data, f
@@ -282,11 +287,13 @@ def show_explore(be: Backend, run_ids: list[str], params: dict[str, str]) -> Non
     )
     st.caption(f"rendered in {(time.perf_counter() - t0) * 1000:,.0f} ms")
     # the URL changes only with the view: a link's unknown or invalid values stay in it
-    if f != parsed or panel != panel_from_params(params) or "run_id" not in params:
+    controls = controls_to_params({k: st.session_state.get(k, v) for k, v in link_controls.items()})
+    moved = f != parsed or panel != panel_from_params(params)
+    if moved or controls != controls_to_params(link_controls) or "run_id" not in params:
         new = f.to_params()
         if panel != DEFAULT_PANEL:
             new["panel"] = panel
-        st.query_params.from_dict(new)
+        st.query_params.from_dict({**new, **controls})
     if f != shown:  # a drill-down or breadcrumb click: render the new level
         _reset_widgets()
         st.rerun()

@@ -190,7 +190,7 @@ def compile_chart(
 
 
 def compile_panel(data: Data, f: Filters) -> None:
-    measure = st.selectbox("Complexity", list(COMPLEXITY), index=3, key="compile-measure")
+    measure = st.selectbox("Complexity", list(COMPLEXITY), key="compile-measure")
     points = data.compile_vs_complexity(f, measure)
     if points.empty:
         st.info(f"{NO_MATCH} (that compiled, with at least one {measure.split()[0][:-1]})")

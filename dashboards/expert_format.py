@@ -188,3 +188,64 @@ def split_shares(lat: pd.DataFrame, parts: dict[str, str]) -> pd.DataFrame:
             )
             y0 += share
     return pd.DataFrame(rows)
+
+
+#: the panels' own controls kept in the URL: parameter -> (widget key, URL id -> widget
+#: value, default URL id); K is a number instead
+PANEL_CONTROLS: dict[str, tuple[str, dict[str, str], str]] = {
+    "measure": (
+        "compile-measure",
+        {
+            "all": "joins + scans + aggregations",
+            "joins": "joins",
+            "scans": "scans",
+            "aggregations": "aggregations",
+        },
+        "all",
+    ),
+    "top": (
+        "topk-entity",
+        {
+            "cluster": "cluster",
+            "user": "user",
+            "database": "database",
+            "fingerprint": "fingerprint",
+        },
+        "cluster",
+    ),
+    "by": (
+        "topk-metric",
+        {
+            "queries": "queries",
+            "execution": "total execution time",
+            "p95": "p95 latency",
+            "compile": "total compile time",
+            "scanned": "data scanned",
+            "spilled": "data spilled",
+        },
+        "queries",
+    ),
+}
+K_KEY, K_DEFAULT, K_MAX = "topk-k", 10, 100
+
+
+def controls_from_params(params: dict[str, str]) -> dict[str, Any]:
+    """Widget key -> value for each panel control, from the link where it is valid."""
+    out: dict[str, Any] = {}
+    for name, (key, values, default) in PANEL_CONTROLS.items():
+        out[key] = values.get(params.get(name, default), values[default])
+    k = params.get("k", "")
+    out[K_KEY] = int(k) if k.isdigit() and 1 <= int(k) <= K_MAX else K_DEFAULT
+    return out
+
+
+def controls_to_params(state: dict[str, Any]) -> dict[str, str]:
+    """URL parameters for the controls that differ from their defaults."""
+    out: dict[str, str] = {}
+    for name, (key, values, default) in PANEL_CONTROLS.items():
+        ids = {v: i for i, v in values.items()}
+        if key in state and ids.get(state[key], default) != default:
+            out[name] = ids[state[key]]
+    if state.get(K_KEY, K_DEFAULT) != K_DEFAULT:
+        out["k"] = str(int(state[K_KEY]))
+    return out

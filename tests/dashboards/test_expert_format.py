@@ -169,3 +169,16 @@ def test_where_flat_binds_every_filter() -> None:
     ):
         assert re.search(rf"\b{column}\b", where), column
     assert Filters("r").where_flat() == ("run_id = ?", ["r"])
+
+
+def test_panel_controls_round_trip_through_the_link() -> None:
+    from dashboards.expert_format import controls_from_params, controls_to_params
+
+    defaults = controls_from_params({})
+    assert controls_to_params(defaults) == {}
+    params = {"measure": "scans", "top": "user", "by": "p95", "k": "25"}
+    state = controls_from_params(params)
+    assert state["compile-measure"] == "scans" and state["topk-metric"] == "p95 latency"
+    assert controls_to_params(state) == params
+    bad = controls_from_params({"measure": "'; DROP", "k": "0", "by": "nope"})
+    assert bad == defaults

@@ -234,3 +234,27 @@ def test_top_k_follows_its_k_entity_and_metric(filled_db: str, dash_env) -> None
     assert list(table["User"]) == [str(u) for u in want["user_id"]]
     assert list(table["Total execution time"]) == [units.duration(v) for v in want["v"]]
     assert any(t.startswith("Top K: 3 users by total execution time") for t in charts(at))
+
+
+def test_top_k_and_complexity_controls_are_in_the_link(filled_db: str, dash_env) -> None:
+    dash_env(filled_db)
+    at = open_page(filled_db, run_id="run-a", panel="topk")
+    next(n for n in at.number_input if n.key == "topk-k").set_value(4).run()
+    next(s for s in at.selectbox if s.key == "topk-metric").select("data scanned").run()
+    assert (at.query_params["k"], at.query_params["by"]) == ("4", "scanned")
+    # the link reproduces the view in a new session
+    again = open_page(filled_db, **{k: at.query_params[k] for k in at.query_params})
+    assert any(t.startswith("Top K: 4 clusters by data scanned") for t in charts(again))
+    want = sql(
+        filled_db,
+        "SELECT cluster, sum(mbytes_scanned) AS v FROM fact_query GROUP BY 1 "
+        "HAVING v IS NOT NULL ORDER BY v DESC, 1 LIMIT 4",
+    )
+    table = next(df for df in frames(again) if "Data scanned" in df.columns)
+    assert list(table["Cluster"]) == list(want["cluster"])
+    assert list(table["Data scanned"]) == [units.data_size(v) for v in want["v"]]
+    # a link's control that is not valid falls back to its default, the link kept
+    odd = open_page(filled_db, run_id="run-a", panel="compile", measure="joins", k="9999")
+    assert next(s for s in odd.selectbox if s.key == "compile-measure").value == "joins"
+    assert "joins (log scale)" in json.dumps(_spec(odd, "Compile time"))
+    assert odd.query_params["k"] == "9999"
