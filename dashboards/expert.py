@@ -23,7 +23,7 @@ sys.path.insert(
 
 import streamlit as st
 
-from dashboards import expert_charts, sqlbox, units
+from dashboards import expert_charts, health, sqlbox, units
 from dashboards.data import Backend, backend
 from dashboards.detail import detail_card, drill_table, topk_panel
 from dashboards.expert_format import NO_MATCH, controls_from_params, controls_to_params
@@ -50,12 +50,9 @@ HEADINGS = {
 
 
 def anomalies_panel(data: Data, f: Filters) -> None:
-    # ANOMALIES: the cluster-health helper's table goes here, one line:
-    #     health.render_anomalies(data, f.run_id)
-    st.info(
-        "Cluster anomalies (robust z-scores per cluster and window) appear here once the "
-        "health metrics are streamed."
-    )
+    # health metrics are per cluster and window: of the filters, the run and cluster apply
+    health.render_anomalies(data, f.run_id, cluster=f.cluster)
+    st.caption("Per cluster and window: the run and cluster filters apply to this table.")
 
 
 PANELS: dict[str, tuple[str, Callable[[Data, Filters], None]]] = {

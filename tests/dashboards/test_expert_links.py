@@ -84,3 +84,57 @@ def test_a_link_without_problems_warns_nothing(filled_db: str, dash_env) -> None
     at = open_page(filled_db, run_id="run-a", cluster=cluster, panel="plans")
     assert not at.warning
     assert dict(at.query_params) == {"run_id": "run-a", "cluster": cluster, "panel": "plans"}
+
+
+def test_anomaly_links_open_their_cluster_and_window(filled_db: str, dash_env) -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    dash_env(filled_db)
+    at = open_page(filled_db, run_id="run-a", panel="anomalies")
+    table = next(df for df in at.dataframe if "Open" in df.value.columns).value
+    assert len(table) > 0
+    link = dict(parse_qsl(urlsplit(table["Open"][0]).query))
+    cluster = table["Cluster"][0]
+    assert link["cluster"] == cluster
+    # the cluster filter applies to the anomaly table
+    only = open_page(filled_db, run_id="run-a", panel="anomalies", cluster=cluster)
+    shown = next(df for df in only.dataframe if "Open" in df.value.columns).value
+    assert set(shown["Cluster"]) == {cluster}
+    # the link opens that cluster and window as given, the page's figures over it
+    opened = open_page(filled_db, **link)
+    assert not opened.warning, [w.value for w in opened.warning]
+    assert dict(opened.query_params) == link
+    (n,) = sql(
+        filled_db,
+        "SELECT count(*) AS n FROM fact_query WHERE run_id = ? AND cluster = ? "
+        "AND arrival_timestamp >= ?::TIMESTAMP AND arrival_timestamp < ?::TIMESTAMP",
+        [link["run_id"], cluster, link["start"], link["end"]],
+    )["n"]
+    assert n > 0 and metrics(opened)["Queries"] == f"{n:,}"
+
+
+def test_aggregate_board_links_open_as_given(filled_db: str, dash_env) -> None:
+    """Each board's first entry, opened from the aggregate page: no warning, the link kept,
+    the figures of the entry's filters."""
+    import re
+    from urllib.parse import parse_qsl, urlsplit
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards.queries import Filters
+
+    from .conftest import AGGREGATE
+
+    dash_env(filled_db)
+    agg = AppTest.from_file(AGGREGATE, default_timeout=60).run()
+    tables = [m.value for m in agg.markdown if m.value.startswith("| # |")]
+    links = [re.findall(r"\]\(([^)\s]+)\)", t)[0] for t in tables if "](" in t]
+    assert links
+    for url in links:
+        link = dict(parse_qsl(urlsplit(url).query))
+        opened = open_page(filled_db, **link)
+        assert not opened.warning, (url, [w.value for w in opened.warning])
+        assert dict(opened.query_params) == link, url
+        where, values = Filters.from_params(link, "x").where()
+        (n,) = sql(filled_db, f"SELECT count(*) AS n FROM fact_query WHERE {where}", values)["n"]
+        assert n > 0 and metrics(opened)["Queries"] == f"{n:,}", url
