@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import units
-from dashboards.expert_format import K_KEY, K_MAX, NO_MATCH, detail_fields, humanize
+from dashboards.expert_format import K_KEY, K_MAX, NO_MATCH, detail_sections, humanize
 from dashboards.expert_queries import TOP_ENTITIES, TOP_METRICS
 from dashboards.queries import Data, Filters
 
@@ -47,10 +47,10 @@ def detail_card(data: Data, f: Filters) -> None:
         st.info(f"{NO_MATCH} (query {f.query})")
         return
     row = {str(k): v for k, v in detail.iloc[0].items()}
-    fields = detail_fields(row)
-    cols = st.columns(3)
-    for i, (label, value) in enumerate(fields):
-        cols[i % 3].markdown(f"**{label}**  \n{value}")
+    for col, (title, fields) in zip(st.columns(3), detail_sections(row), strict=True):
+        col.markdown(f"##### {title}")
+        for label, value in fields:
+            col.markdown(f"**{label}**  \n{value}")
 
 
 def topk_panel(data: Data, f: Filters) -> None:

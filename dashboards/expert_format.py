@@ -88,35 +88,60 @@ def humanize(
     return out.reset_index(drop=True)
 
 
-#: the query detail card: (label, column, formatter), in reading order
-CARD: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("Cluster", "cluster", _text),
-    ("Cluster kind", "cluster_kind", _text),
-    ("Cluster size (nodes)", "cluster_size", _id),
-    ("User", "user_id", _id),
-    ("Database", "database_id", _id),
-    ("Query type", "query_type", _text),
-    ("Arrival", "arrival_timestamp", _when),
-    ("Answered from the result cache", "was_cached", _yes_no),
-    ("Aborted", "was_aborted", _yes_no),
-    ("Total latency", "total_duration_ms", units.duration),
-    ("Queue", "queue_duration_ms", units.duration),
-    ("Compile", "compile_duration_ms", units.duration),
-    ("Execution (incl. compile)", "execution_duration_ms", units.duration),
-    ("Data scanned", "mbytes_scanned", units.data_size),
-    ("Data spilled", "mbytes_spilled", units.data_size),
-    ("Joins", "num_joins", units.count),
-    ("Scans", "num_scans", units.count),
-    ("Aggregations", "num_aggregations", units.count),
-    ("Tables read", "read_tables", lambda x: _text(x) or "none"),
-    ("Tables written", "write_tables", lambda x: _text(x) or "none"),
-    ("Plan fingerprint", "feature_fingerprint", _text),
+_Field = tuple[str, str, Callable[[Any], str]]
+
+#: the query detail card: sections of (label, column, formatter), in reading order
+CARD: tuple[tuple[str, tuple[_Field, ...]], ...] = (
+    (
+        "Where and who",
+        (
+            ("Cluster", "cluster", _text),
+            ("Cluster kind", "cluster_kind", _text),
+            ("Cluster size (nodes)", "cluster_size", _id),
+            ("User", "user_id", _id),
+            ("Database", "database_id", _id),
+            ("Query type", "query_type", _text),
+            ("Arrival", "arrival_timestamp", _when),
+        ),
+    ),
+    (
+        "Time",
+        (
+            ("Total latency", "total_duration_ms", units.duration),
+            ("Queue", "queue_duration_ms", units.duration),
+            ("Compile", "compile_duration_ms", units.duration),
+            ("Execution (incl. compile)", "execution_duration_ms", units.duration),
+            ("Answered from the result cache", "was_cached", _yes_no),
+            ("Aborted", "was_aborted", _yes_no),
+        ),
+    ),
+    (
+        "Work",
+        (
+            ("Data scanned", "mbytes_scanned", units.data_size),
+            ("Data spilled", "mbytes_spilled", units.data_size),
+            ("Joins", "num_joins", units.count),
+            ("Scans", "num_scans", units.count),
+            ("Aggregations", "num_aggregations", units.count),
+            ("Tables read", "read_tables", lambda x: _text(x) or "none"),
+            ("Tables written", "write_tables", lambda x: _text(x) or "none"),
+            ("Plan fingerprint", "feature_fingerprint", _text),
+        ),
+    ),
 )
+
+
+def detail_sections(row: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Per card section, (label, human value) for each field the row has."""
+    return [
+        (title, [(label, fmt(row.get(col))) for label, col, fmt in fields if col in row])
+        for title, fields in CARD
+    ]
 
 
 def detail_fields(row: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, human value) for each card field the row has."""
-    return [(label, fmt(row.get(col))) for label, col, fmt in CARD if col in row]
+    return [field for _, fields in detail_sections(row) for field in fields]
 
 
 def fit_curve(

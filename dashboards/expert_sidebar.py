@@ -24,7 +24,7 @@ def link_warnings(data: Data, f: Filters, params: dict[str, str]) -> list[str]:
     out = []
     for name in NUMERIC:
         raw = params.get(name)
-        if raw is not None and getattr(f, name) is None:
+        if raw and raw.strip() and getattr(f, name) is None:
             out.append(f"The link's {name} “{raw}” is not a number: it is ignored.")
     for name in CHECKED:
         value = getattr(f, name)

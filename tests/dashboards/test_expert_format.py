@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from dashboards.expert_format import (
     COLUMNS,
     detail_fields,
+    detail_sections,
     duration_unit,
     fit_caption,
     fit_curve,
@@ -75,6 +76,9 @@ def test_card_fields_are_labelled_in_human_units_without_provenance() -> None:
         "dataset": "redset",
         "arrival_timestamp": datetime(2024, 3, 1, 2, 3, 4),
     }
+    sections = detail_sections(row)
+    assert [title for title, _ in sections] == ["Where and who", "Time", "Work"]
+    assert [f for _, fields in sections for f in fields] == detail_fields(row)
     card = dict(detail_fields(row))
     assert card["Total latency"] == "1.5 min" and card["Data scanned"] == "2.0 GB"
     assert card["Answered from the result cache"] == "no"

@@ -81,9 +81,15 @@ def test_known_values_that_match_nothing_together(filled_db: str, dash_env) -> N
 def test_a_link_without_problems_warns_nothing(filled_db: str, dash_env) -> None:
     (cluster,) = sql(filled_db, "SELECT min(cluster) AS c FROM fact_query")["c"]
     dash_env(filled_db)
-    at = open_page(filled_db, run_id="run-a", cluster=cluster, panel="plans")
-    assert not at.warning
-    assert dict(at.query_params) == {"run_id": "run-a", "cluster": cluster, "panel": "plans"}
+    at = open_page(filled_db, run_id="run-a", cluster=cluster, panel="plans", query="", user=" ")
+    assert not at.warning, [w.value for w in at.warning]  # an empty value is no value
+    assert dict(at.query_params) == {
+        "run_id": "run-a",
+        "cluster": cluster,
+        "panel": "plans",
+        "query": "",
+        "user": " ",
+    }
 
 
 def test_anomaly_links_open_their_cluster_and_window(filled_db: str, dash_env) -> None:
