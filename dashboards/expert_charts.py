@@ -193,7 +193,7 @@ def compile_panel(data: Data, f: Filters) -> None:
     measure = st.selectbox("Complexity", list(COMPLEXITY), key="compile-measure")
     points = data.compile_vs_complexity(f, measure)
     if points.empty:
-        st.info(f"{NO_MATCH} (that compiled, with at least one {measure.split()[0][:-1]})")
+        st.info(f"None of these queries compiled with {measure} ≥ 1 (both axes are logarithmic).")
         return
     fit = data.compile_fit(f, measure)
     _show(compile_chart(points, fit, measure))
@@ -286,13 +286,18 @@ def over_time_panel(data: Data, f: Filters) -> None:
     spill, cache = spill_cache_charts(over, bucket)
     c1, c2 = st.columns(2)
     with c1:
-        _show(spill)
+        if over["mbytes_spilled"].notna().any():
+            _show(spill)
+        else:  # e.g. only result-cache hits: nothing measured, not zero
+            st.info("No spill measured for these queries.")
     with c2:
         _show(cache)
     hourly = compile_exec_chart(over if bucket == "hour" else data.over_time(f, "hour"))
     if hourly is not None:
         _show(hourly)
     cached = data.cached_vs_uncached(f, bucket)
+    if hourly is None or cached.empty:
+        st.info("No compile or execution time measured for these queries.")
     if not cached.empty:
         _show(cached_chart(cached, bucket))
 
@@ -300,7 +305,7 @@ def over_time_panel(data: Data, f: Filters) -> None:
 def plans_panel(data: Data, f: Filters) -> None:
     fps = data.fingerprint_repetition(f)
     if fps.empty:
-        st.info(NO_MATCH)
+        st.info("These queries have no plan fingerprint.")
         return
     fps = fps.assign(
         fp=fps["fingerprint"].str[:10] + "…", mean=[units.duration(v) for v in fps["mean_exec_ms"]]
@@ -360,7 +365,7 @@ def tables_chart(tables: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
 def tables_panel(data: Data, f: Filters) -> None:
     tables = data.tables(f)
     if tables.empty:
-        st.info(f"{NO_MATCH} (no table accesses)")
+        st.info("These queries accessed no tables.")
         return
     _show(tables_chart(tables))
     st.caption("Grey: no read after a write in these queries, so no freshness.")
