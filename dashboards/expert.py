@@ -1,7 +1,8 @@
 """Expert dashboard: drill down from the fleet to a single query.
 
 ``streamlit run dashboards/expert.py``. Every filter and drill-down selection lives in the
-URL (``st.query_params``), so a link reproduces the view exactly.
+URL (``st.query_params``), so a link reproduces the view exactly; a link naming a run,
+cluster, user or fingerprint the data does not hold says so and is kept as it is.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime
-from datetime import time as dtime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,128 +21,48 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # `streamlit run` adds only dashboards/
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
-from common.contract import QUERY_TYPES
-from dashboards import sqlbox
-from dashboards.data import Backend, backend, gb, human_int, ms, pct
+from dashboards import expert_charts, health, sqlbox, units
+from dashboards.data import Backend, backend
+from dashboards.detail import detail_card, drill_table, topk_panel
+from dashboards.expert_format import NO_MATCH, controls_from_params, controls_to_params
+from dashboards.expert_sidebar import breadcrumbs, link_warnings, sidebar_filters
 from dashboards.queries import Data, Filters
+from dashboards.search import search_box
 
-NEXT_LEVEL = {"fleet": ["cluster"], "cluster": ["user", "database", "table"], "user": ["fingerprint"],
-              "database": ["fingerprint"], "table": ["fingerprint"], "fingerprint": ["query"]}  # fmt: skip
-DRILL_FIELD = {"cluster": "cluster", "user": "user", "database": "database", "table": "table_id",
-               "fingerprint": "fingerprint", "query": "query_id"}  # fmt: skip
-
-
-def sidebar_filters(data: Data, run_ids: list[str], f: Filters) -> Filters:
-    sb = st.sidebar
-    sb.header("Filters")
-    run = sb.selectbox(
-        "Run", run_ids, index=run_ids.index(f.run_id) if f.run_id in run_ids else 0, key="run"
-    )
-    if run != f.run_id:
-        f = Filters(run)  # another run: start from the fleet
-    opts = data.options(f.run_id)
-    first, last = data.time_range(f.run_id)
-    start, end = f.start, f.end
-    if first is not None and last is not None:
-        picked = sb.date_input(
-            "Event time", value=((start or first).date(), (end or last).date()),
-            min_value=first.date(), max_value=last.date(), key="dates",
-        )  # fmt: skip
-        if isinstance(picked, tuple) and len(picked) == 2:
-            s_day, e_day = picked
-            start = datetime.combine(s_day, dtime.min) if s_day != first.date() else None
-            end = datetime.combine(e_day, dtime.max) if e_day != last.date() else None
-    kinds = tuple(
-        sb.multiselect(
-            "Cluster kind",
-            opts["kinds"],
-            default=[k for k in f.kinds if k in opts["kinds"]],
-            key="kinds",
-        )
-    )
-    clusters = ["(all)", *opts["clusters"]]
-    cluster = sb.selectbox(
-        "Cluster",
-        clusters,
-        index=clusters.index(f.cluster) if f.cluster in clusters else 0,
-        key=f"cluster:{f.cluster}",  # a new widget per drill state: the URL wins
-    )
-    user = sb.text_input(
-        "User id", value="" if f.user is None else str(f.user), key=f"user:{f.user}"
-    )
-    database = sb.text_input(
-        "Database id",
-        value="" if f.database is None else str(f.database),
-        key=f"database:{f.database}",
-    )
-    qtypes = tuple(
-        sb.multiselect("Query type", list(QUERY_TYPES), default=list(f.qtypes), key="qtypes")
-    )
-    return f.drill(
-        start=start, end=end, kinds=kinds, cluster=None if cluster == "(all)" else cluster,
-        user=int(user) if user.strip().isdigit() else None,
-        database=int(database) if database.strip().isdigit() else None, qtypes=qtypes,
-    )  # fmt: skip
+NEXT_LEVEL = {
+    "fleet": ["cluster"],
+    "cluster": ["user", "database", "table"],
+    "user": ["fingerprint"],
+    "database": ["fingerprint"],
+    "table": ["fingerprint"],
+    "fingerprint": ["query"],
+}
+HEADINGS = {
+    "cluster": "Clusters",
+    "user": "Users",
+    "database": "Databases",
+    "table": "Tables",
+    "fingerprint": "Plans (fingerprints)",
+    "query": "Slowest queries",
+}
 
 
-def breadcrumbs(f: Filters) -> Filters:
-    parts: list[tuple[str, dict[str, Any]]] = [("Fleet", {"cluster": None, "user": None, "database": None,
-                                                         "table": None, "fingerprint": None, "query": None})]  # fmt: skip
-    if f.cluster:
-        parts.append(
-            (
-                f"cluster {f.cluster}",
-                {"user": None, "database": None, "table": None, "fingerprint": None, "query": None},
-            )
-        )
-    for label, name in (("user", "user"), ("database", "database"), ("table", "table")):
-        if getattr(f, name) is not None:
-            parts.append((f"{label} {getattr(f, name)}", {"fingerprint": None, "query": None}))
-    if f.fingerprint:
-        parts.append((f"fingerprint {f.fingerprint[:10]}…", {"query": None}))
-    if f.query is not None:
-        parts.append((f"query {f.query}", {}))
-    cols = st.columns(len(parts) + 1)
-    for i, (col, (label, reset)) in enumerate(zip(cols, parts, strict=False)):
-        if i < len(parts) - 1 and col.button(f"↑ {label}", key=f"crumb{i}"):
-            return f.drill(**reset)
-        if i == len(parts) - 1:
-            col.markdown(f"**{label}**")
-    return f
+def anomalies_panel(data: Data, f: Filters) -> None:
+    # health metrics are per cluster and window: of the filters, the run and cluster apply
+    health.render_anomalies(data, f.run_id, cluster=f.cluster)
+    st.caption("Per cluster and window: the run and cluster filters apply to this table.")
 
 
-def drill_table(df: pd.DataFrame, level: str, key: str) -> Any:
-    """A table whose row click drills into ``level``; returns the picked value or None."""
-    if df.empty:
-        st.caption(f"no {level}s for these filters")
-        return None
-    event = st.dataframe(
-        df,
-        hide_index=True,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="single-row",
-        key=key,
-    )
-    rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
-    column = "table_id" if level == "table" else ("query_id" if level == "query" else level)
-    options = df[column].tolist()
-    choice = st.selectbox(f"Open {level}", ["—", *options], key=f"{key}-pick")
-    if rows:
-        return options[rows[0]]
-    return None if choice == "—" else choice
-
-
-PANELS = {
-    "latency": "Latency",
-    "compile": "Compile vs complexity",
-    "time": "Spill & cache over time",
-    "plans": "Plan repetition",
-    "tables": "Hot tables & freshness",
+PANELS: dict[str, tuple[str, Callable[[Data, Filters], None]]] = {
+    "latency": ("Latency", expert_charts.latency_panel),
+    "compile": ("Compile vs complexity", expert_charts.compile_panel),
+    "time": ("Over time", expert_charts.over_time_panel),
+    "plans": ("Plan repetition", expert_charts.plans_panel),
+    "tables": ("Hot tables & freshness", expert_charts.tables_panel),
+    "topk": ("Top K", topk_panel),
+    "anomalies": ("Anomalies", anomalies_panel),
 }
 DEFAULT_PANEL = "latency"
 
@@ -153,87 +73,49 @@ def panel_from_params(params: dict[str, str]) -> str:
 
 
 def charts(data: Data, f: Filters, panel: str) -> str:
-    """One chart panel at a time (each is a scan of the filtered queries): returns the
-    panel picked, which the URL mirrors."""
+    """One panel at a time (each is a scan of the filtered queries): returns the panel
+    picked, which the URL mirrors."""
     options = list(PANELS)
-    panel = st.radio("Chart", options, index=options.index(panel), format_func=PANELS.__getitem__,
-                     horizontal=True, key=f"panel-{panel}", label_visibility="collapsed")  # fmt: skip
-    if panel == "latency":
-        lat = data.latency_distribution(f)
-        if lat.empty:
-            return panel
-        long = lat.melt(id_vars=["log10_ms", "queries"], value_vars=["queue_ms", "compile_ms", "execution_ms"],
-                        var_name="phase", value_name="mean_ms")  # fmt: skip
-        hist = alt.Chart(lat).mark_bar().encode(
-            x=alt.X("log10_ms:Q", title="total latency, log10(ms)"), y=alt.Y("queries:Q"),
-            tooltip=["log10_ms", "queries"],
-        ).properties(height=200, title="Latency distribution (log scale)")  # fmt: skip
-        split = alt.Chart(long).mark_area().encode(
-            x=alt.X("log10_ms:Q", title="total latency, log10(ms)"), y=alt.Y("mean_ms:Q", stack="normalize", title="share of time"),
-            color=alt.Color("phase:N"),
-        ).properties(height=150, title="Queue / compile / execution split")  # fmt: skip
-        st.altair_chart(alt.vconcat(hist, split), width="stretch")
-    elif panel == "compile":
-        comp = data.compile_vs_complexity(f)
-        if not comp.empty:
-            st.altair_chart(
-                alt.Chart(comp).mark_circle().encode(
-                    x=alt.X("complexity:Q", title="joins + scans + aggregations"),
-                    y=alt.Y("mean_compile_ms:Q", title="mean compile (ms)"), size="queries:Q",
-                    tooltip=["complexity", "queries", "compile_known", "mean_compile_ms", "p95_compile_ms"],
-                ).properties(height=380, title="Compile time against plan complexity"),
-                width="stretch",
-            )  # fmt: skip
-    elif panel == "time":
-        over = data.over_time(f)
-        if not over.empty:
-            c3, c4 = st.columns(2)
-            c3.altair_chart(
-                alt.Chart(over).mark_line().encode(
-                    x=alt.X("hour:T", title="event time"), y=alt.Y("gb_spilled:Q", title="GB spilled")
-                ).properties(height=260, title="Spill over time"),
-                width="stretch",
-            )  # fmt: skip
-            c4.altair_chart(
-                alt.Chart(over).mark_line().encode(
-                    x=alt.X("hour:T", title="event time"),
-                    y=alt.Y("cache_hit_rate:Q", title="cache-hit rate", axis=alt.Axis(format="%")),
-                ).properties(height=260, title="Cache-hit rate over time"),
-                width="stretch",
-            )  # fmt: skip
-    elif panel == "plans":
-        fps = data.fingerprint_repetition(f)
-        if not fps.empty:
-            fps["fp"] = fps["fingerprint"].str[:10]
-            st.altair_chart(
-                alt.Chart(fps).mark_bar().encode(
-                    x=alt.X("executions:Q"), y=alt.Y("fp:N", sort="-x", title="fingerprint"),
-                    tooltip=["fingerprint", "executions", "mean_exec_ms"],
-                ).properties(height=380, title="Fingerprint repetition (top plans)"),
-                width="stretch",
-            )  # fmt: skip
-    else:
-        tables = data.tables(f)
-        if not tables.empty:
-            st.altair_chart(
-                alt.Chart(tables).mark_bar().encode(
-                    x=alt.X("reads:Q", title="reads (bars) / freshness p50 s (color)"), y=alt.Y("table_name:N", sort="-x", title="table"),
-                    color=alt.Color("freshness_p50_s:Q", title="freshness p50 (s)", scale=alt.Scale(scheme="orangered")),
-                    tooltip=["table_name", "reads", "writes", "freshness_p50_s"],
-                ).properties(height=380, title="Hot tables and freshness (time since last write when read)"),
-                width="stretch",
-            )  # fmt: skip
+    panel = st.radio(
+        "Chart",
+        options,
+        index=options.index(panel),
+        format_func=lambda p: PANELS[p][0],
+        horizontal=True,
+        key=f"panel-{panel}",
+        label_visibility="collapsed",
+    )
+    PANELS[panel][1](data, f)
     return panel
 
 
 def kpi_strip(data: Data, f: Filters) -> None:
     totals = data.totals(f)
     cols = st.columns(5)
-    cols[0].metric("Queries", human_int(totals["queries"]))
-    cols[1].metric("p95 latency", ms(totals["p95_total_ms"]))
-    cols[2].metric("Abort rate", pct(totals["abort_rate"]))
-    cols[3].metric("Cache-hit rate", pct(totals["cache_hit_rate"]))
-    cols[4].metric("GB scanned", gb(totals["gb_scanned"]))  # n/a when none measured
+    cols[0].metric("Queries", units.count(totals["queries"]))
+    cols[1].metric("p95 latency", units.duration(totals["p95_total_ms"]))
+    cols[2].metric("Abort rate", units.share(totals["abort_rate"]))
+    cols[3].metric("Cache-hit rate", units.share(totals["cache_hit_rate"]))
+    gb_scanned = units.number(totals["gb_scanned"])  # n/a when none measured
+    cols[4].metric(
+        "Data scanned", units.data_size(None if gb_scanned is None else gb_scanned * 1024)
+    )
+
+
+def _level_tables(data: Data, f: Filters) -> Filters | None:
+    """The next level's entities to drill into; the filters a pick opens, or None."""
+    for nxt in NEXT_LEVEL[f.level]:
+        st.subheader(HEADINGS[nxt])
+        if nxt == "table":
+            df = data.tables(f)[["table_id", "reads", "writes", "freshness_p50_ms"]]
+        elif nxt == "query":
+            df = data.slowest(f)
+        else:
+            df = data.breakdown(f, nxt)
+        picked = drill_table(df, nxt, key=f"drill-{f.level}-{nxt}")
+        if picked is not None:
+            return f.drill(**{nxt: picked if nxt in ("cluster", "fingerprint") else int(picked)})
+    return None
 
 
 def explore(
@@ -243,58 +125,22 @@ def explore(
     the next level's entities to drill into, one chart panel, the slowest queries."""
     f = breadcrumbs(f)
     st.fragment(run_every=refresh_s)(kpi_strip)(data, f)
-    level = f.level
-    if level == "query":
-        detail = data.query_detail(f)
-        st.subheader(f"Query {f.query}")
-        if detail.empty:
-            st.info("no such query for these filters")
-        else:
-            st.json(json.loads(detail.iloc[0].to_json(date_format="iso", default_handler=str)))
+    if not data.totals(f)["queries"]:
+        st.info(NO_MATCH)
         return f, panel
-    for nxt in NEXT_LEVEL[level]:
-        st.subheader({"cluster": "Clusters", "user": "Users", "database": "Databases", "table": "Tables",
-                      "fingerprint": "Plans (fingerprints)", "query": "Slowest queries"}[nxt])  # fmt: skip
-        if nxt == "table":
-            df = data.tables(f)[["table_id", "reads", "writes", "freshness_p50_s"]]
-        elif nxt == "query":
-            df = data.slowest(f)
-        else:
-            df = data.breakdown(f, nxt)
-        picked = drill_table(df, nxt, key=f"drill-{level}-{nxt}")
-        if picked is not None:
-            return f.drill(
-                **{nxt: picked if nxt in ("cluster", "fingerprint") else int(picked)}
-            ), panel
+    if f.level == "query":
+        detail_card(data, f)
+        return f, panel
+    picked = _level_tables(data, f)
+    if picked is not None:
+        return picked, panel
     panel = charts(data, f, panel)
-    if level != "fingerprint":
+    if f.level != "fingerprint":
         st.subheader("Slowest queries")
-        slow = data.slowest(f, 20)
-        picked = drill_table(slow, "query", key=f"slowest-{level}")
-        if picked is not None:
-            return f.drill(query=int(picked)), panel
+        pick = drill_table(data.slowest(f, 20), "query", key=f"slowest-{f.level}")
+        if pick is not None:
+            return f.drill(query=int(pick)), panel
     return f, panel
-
-
-def search_box(data: Data, f: Filters) -> Filters:
-    text = st.text_input("Search a query id, user id, table id or fingerprint prefix", key="search")
-    if text:
-        hits = data.search(f.run_id, text)
-        if hits.empty:
-            st.caption("no match")
-        else:
-            st.dataframe(hits, hide_index=True)
-            first = hits.iloc[0]
-            if st.button(f"Open {first['kind']} {first['match']}", key="search-open"):
-                field = {
-                    "query": "query",
-                    "user": "user",
-                    "table": "table",
-                    "fingerprint": "fingerprint",
-                }[first["kind"]]
-                value: Any = first["match"] if field == "fingerprint" else int(first["match"])
-                return f.drill(cluster=first["cluster"], **{field: value})
-    return f
 
 
 def sql_tab(be: Backend) -> None:
@@ -387,6 +233,69 @@ def _rerun_when_data(data: Data) -> None:
         st.rerun(scope="app")
 
 
+def unknown_run(run_id: str, run_ids: list[str]) -> Filters | None:
+    """A link to a run this file does not hold: say so, offer the runs it holds."""
+    st.warning(f"Run “{run_id}” is not in this database. Pick one of its runs:")
+    pick = st.selectbox("Open run", ["—", *run_ids], key="unknown-run")
+    return None if pick == "—" else Filters(pick)
+
+
+def _reset_widgets() -> None:
+    for key in list(st.session_state.keys()):  # widgets follow the URL, picks start empty
+        if str(key) in ("cluster", "user", "database", "run", "search", "search-pick") or str(
+            key
+        ).startswith(("drill-", "slowest-")):
+            del st.session_state[key]
+
+
+def show_explore(be: Backend, run_ids: list[str], params: dict[str, str]) -> None:
+    parsed = Filters.from_params(params, run_ids[0])
+    if parsed.run_id not in run_ids:
+        f: Filters | None = unknown_run(parsed.run_id, run_ids)
+        if f is not None:
+            st.query_params.from_dict(f.to_params())
+            st.rerun()
+        return
+    t0 = time.perf_counter()
+    f = sidebar_filters(be.data, run_ids, parsed)
+    for message in link_warnings(be.data, f, params):
+        st.warning(message)
+    if params.get("panel", DEFAULT_PANEL) not in PANELS:
+        st.warning(
+            f"The link's panel “{params['panel']}” is unknown: showing {PANELS[DEFAULT_PANEL][0]}."
+        )
+    f = search_box(be.data, f)
+    shown = f
+    panel = panel_from_params(params)
+    # the panels' controls start from the link (widgets read their value by key)
+    link_controls = controls_from_params(params)
+    for key, value in link_controls.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
+    live = be.materializer is not None
+    f, panel = explore(be.data, f, panel, be.settings.refresh_seconds if live else None)
+    data, view = be.data, f
+    st.download_button(
+        "Export this view's queries (CSV, up to 100,000 rows)",
+        lambda: data.export_rows(view).to_csv(index=False),
+        file_name=f"queries-{f.run_id}.csv",
+        mime="text/csv",
+        key="export",
+    )
+    st.caption(f"rendered in {(time.perf_counter() - t0) * 1000:,.0f} ms")
+    # the URL changes only with the view: a link's unknown or invalid values stay in it
+    controls = controls_to_params({k: st.session_state.get(k, v) for k, v in link_controls.items()})
+    moved = f != parsed or panel != panel_from_params(params)
+    if moved or controls != controls_to_params(link_controls) or "run_id" not in params:
+        new = f.to_params()
+        if panel != DEFAULT_PANEL:
+            new["panel"] = panel
+        st.query_params.from_dict({**new, **controls})
+    if f != shown:  # a drill-down or breadcrumb click: render the new level
+        _reset_widgets()
+        st.rerun()
+
+
 def main() -> None:
     st.set_page_config(page_title="Query workload: expert", layout="wide")
     st.title("Query workload — expert drill-down")
@@ -399,44 +308,18 @@ def main() -> None:
         replay_tab(be)
     with tab_sql:
         sql_tab(be)
-    if runs.empty:
-        with tab_explore:
+    with tab_explore:
+        if runs.empty:
             st.info(
                 "No data yet. Start a replay in the Replay tab or with `python -m producers.replay`."
             )
             if be.materializer is not None:
                 # live: look again every refresh and show the runs once the first is in
-                # (before, the page stayed empty until reloaded)
                 st.fragment(run_every=be.settings.refresh_seconds)(_rerun_when_data)(be.data)
-        return
-    run_ids = [str(r) for r in runs["run_id"]]
-    params = {k: st.query_params[k] for k in st.query_params}
-    f = Filters.from_params(params, run_ids[0])
-    with tab_explore:
-        t0 = time.perf_counter()
-        f = sidebar_filters(be.data, run_ids, f)
-        f = search_box(be.data, f)
-        shown = f
-        panel = panel_from_params(params)
-        live = be.materializer is not None
-        f, panel = explore(be.data, f, panel, be.settings.refresh_seconds if live else None)
-        data, view = be.data, f
-        st.download_button("Export this view's queries (CSV, up to 100,000 rows)",
-                           lambda: data.export_rows(view).to_csv(index=False), file_name=f"queries-{f.run_id}.csv",
-                           mime="text/csv", key="export")  # fmt: skip
-        st.caption(f"rendered in {(time.perf_counter() - t0) * 1000:,.0f} ms")
-    new = f.to_params()
-    if panel != DEFAULT_PANEL:
-        new["panel"] = panel
-    if new != params:
-        st.query_params.from_dict(new)
-    if f != shown:  # a drill-down or breadcrumb click: render the new level
-        for key in list(st.session_state.keys()):  # widgets follow the URL, picks start empty
-            if str(key) in ("cluster", "user", "database", "run", "search") or str(key).startswith(
-                ("drill-", "slowest-")
-            ):
-                del st.session_state[key]
-        st.rerun()
+            return
+        show_explore(
+            be, [str(r) for r in runs["run_id"]], {k: st.query_params[k] for k in st.query_params}
+        )
 
 
 main()

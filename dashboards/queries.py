@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboards.expert_queries import ExpertQueries
 from processors.warehouse.store import Warehouse
 
 LEVELS = ("fleet", "cluster", "user", "database", "table", "fingerprint", "query")
@@ -47,8 +48,13 @@ class Filters:
         if self.qtypes:
             sql.append(f"{a}query_type IN ({', '.join('?' for _ in self.qtypes)})")
             params += list(self.qtypes)
-        for col, val in (("cluster", self.cluster), ("user_id", self.user), ("database_id", self.database),
-                         ("feature_fingerprint", self.fingerprint), ("query_id", self.query)):  # fmt: skip
+        for col, val in (
+            ("cluster", self.cluster),
+            ("user_id", self.user),
+            ("database_id", self.database),
+            ("feature_fingerprint", self.fingerprint),
+            ("query_id", self.query),
+        ):
             if val is not None:
                 sql.append(f"{a}{col} = ?")
                 params.append(val)
@@ -57,6 +63,38 @@ class Filters:
                 f"(list_contains({a}read_table_ids, ?) OR list_contains({a}write_table_ids, ?))"
             )
             params += [self.table, self.table]
+        return " AND ".join(sql), params
+
+    def where_flat(self) -> tuple[str, list[Any]]:
+        """The same filters over flattened rows (one per query and table accessed): its own
+        copies of the query's columns, and the fingerprint through the query's key."""
+        sql = ["run_id = ?"]
+        params: list[Any] = [self.run_id]
+        if self.start is not None:
+            sql.append("arrival_us >= epoch_us(?::TIMESTAMP)")
+            params.append(self.start)
+        if self.end is not None:
+            sql.append("arrival_us < epoch_us(?::TIMESTAMP)")
+            params.append(self.end)
+        for col, vals in (("cluster_kind", self.kinds), ("query_type", self.qtypes)):
+            if vals:
+                sql.append(f"{col} IN ({', '.join('?' for _ in vals)})")
+                params += list(vals)
+        for col, val in (
+            ("cluster", self.cluster),
+            ("user_id", self.user),
+            ("database_id", self.database),
+            ("table_id", self.table),
+            ("query_id", self.query),
+        ):
+            if val is not None:
+                sql.append(f"{col} = ?")
+                params.append(val)
+        if self.fingerprint is not None:
+            sql.append(
+                "query_key IN (SELECT query_key FROM clean_queries WHERE run_id = ? AND feature_fingerprint = ?)"
+            )
+            params += [self.run_id, self.fingerprint]
         return " AND ".join(sql), params
 
     @property
@@ -129,8 +167,8 @@ class Filters:
 
 
 @dataclass
-class Data:
-    """Thin query layer over a warehouse."""
+class Data(ExpertQueries):
+    """Thin query layer over a warehouse (the expert page's queries in ``ExpertQueries``)."""
 
     wh: Warehouse
     _cache: dict[str, Any] = field(default_factory=dict)
@@ -207,131 +245,3 @@ class Data:
         if row is None or row[0] is None:
             return None, None
         return row[0], row[1]
-
-    def breakdown(self, f: Filters, by: str, limit: int = 50) -> pd.DataFrame:
-        """Per-entity figures at the next drill-down level (``by`` from a fixed list)."""
-        column = {
-            "cluster": "cluster",
-            "user": "user_id",
-            "database": "database_id",
-            "fingerprint": "feature_fingerprint",
-        }[by]
-        where, params = f.where()
-        return self.df(
-            f"""SELECT {column} AS {by}, count(*) AS queries,
-                   round(avg(was_aborted::INT), 4) AS abort_rate,
-                   round(avg(was_cached::INT), 4) AS cache_hit_rate,
-                   quantile_cont(total_duration_ms, 0.95) AS p95_total_ms,
-                   sum(execution_duration_ms) / 1000.0 AS execution_s,
-                   round(sum(mbytes_scanned) / 1024, 2) AS gb_scanned
-                FROM fact_query WHERE {where} AND {column} IS NOT NULL
-                GROUP BY ALL ORDER BY queries DESC LIMIT ?""",
-            [*params, limit],
-        )
-
-    def latency_distribution(self, f: Filters) -> pd.DataFrame:
-        """Log-scale latency buckets with the mean queue/compile/execution split."""
-        where, params = f.where()
-        return self.df(
-            f"""SELECT floor(log10(greatest(total_duration_ms, 1)) * 4) / 4 AS log10_ms, count(*) AS queries,
-                   avg(queue_duration_ms) AS queue_ms, avg(compile_duration_ms) AS compile_ms,
-                   avg(execution_duration_ms - compile_duration_ms) AS execution_ms
-                FROM fact_query WHERE {where} GROUP BY ALL ORDER BY 1""",
-            params,
-        )
-
-    def compile_vs_complexity(self, f: Filters) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(
-            f"""SELECT coalesce(num_joins, 0) + coalesce(num_scans, 0) + coalesce(num_aggregations, 0) AS complexity,
-                   count(*) AS queries, count(compile_duration_ms) AS compile_known,
-                   avg(compile_duration_ms) AS mean_compile_ms,
-                   quantile_cont(compile_duration_ms, 0.95) AS p95_compile_ms
-                FROM fact_query WHERE {where} AND NOT was_cached GROUP BY ALL ORDER BY 1""",
-            params,
-        )
-
-    def over_time(self, f: Filters) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(
-            f"""SELECT date_trunc('hour', arrival_timestamp) AS hour, count(*) AS queries,
-                   avg(was_cached::INT) AS cache_hit_rate, sum(mbytes_spilled) / 1024 AS gb_spilled,
-                   quantile_cont(total_duration_ms, 0.95) AS p95_total_ms
-                FROM fact_query WHERE {where} GROUP BY ALL ORDER BY 1""",
-            params,
-        )
-
-    def fingerprint_repetition(self, f: Filters, limit: int = 30) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(
-            f"""SELECT feature_fingerprint AS fingerprint, count(*) AS executions,
-                   avg(execution_duration_ms) AS mean_exec_ms
-                FROM fact_query WHERE {where} AND feature_fingerprint IS NOT NULL
-                GROUP BY ALL ORDER BY executions DESC LIMIT ?""",
-            [*params, limit],
-        )
-
-    def tables(self, f: Filters, limit: int = 30) -> pd.DataFrame:
-        """Hot tables and freshness (time since the last write when read)."""
-        clauses = ["run_id = ?"]
-        params: list[Any] = [f.run_id]
-        if f.cluster is not None:
-            clauses.append("cluster = ?")
-            params.append(f.cluster)
-        if f.kinds:
-            clauses.append(f"cluster_kind IN ({', '.join('?' for _ in f.kinds)})")
-            params += list(f.kinds)
-        if f.table is not None:
-            clauses.append("table_id = ?")
-            params.append(f.table)
-        return self.df(
-            f"""SELECT cluster || '/' || table_id AS table_name, cluster, table_id,
-                   count(*) FILTER (WHERE access = 'read') AS reads,
-                   count(*) FILTER (WHERE access = 'write') AS writes,
-                   quantile_cont(freshness_ms / 1000.0, 0.5) FILTER (WHERE access = 'read') AS freshness_p50_s
-                FROM flattened WHERE {" AND ".join(clauses)}
-                GROUP BY ALL ORDER BY reads + writes DESC LIMIT ?""",
-            [*params, limit],
-        )
-
-    def slowest(self, f: Filters, limit: int = 50) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(
-            f"""SELECT query_id, cluster, user_id, database_id, query_type, arrival_timestamp,
-                   total_duration_ms, queue_duration_ms, compile_duration_ms, execution_duration_ms,
-                   mbytes_scanned, mbytes_spilled, was_aborted, was_cached, feature_fingerprint
-                FROM fact_query WHERE {where} ORDER BY total_duration_ms DESC LIMIT ?""",
-            [*params, limit],
-        )
-
-    def query_detail(self, f: Filters) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(f"SELECT * FROM fact_query WHERE {where} LIMIT 1", params)
-
-    def export_rows(self, f: Filters, limit: int = 100_000) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(
-            f"SELECT * EXCLUDE (read_table_ids, write_table_ids), array_to_string(read_table_ids, ',') AS read_table_ids, "
-            f"array_to_string(write_table_ids, ',') AS write_table_ids FROM fact_query WHERE {where} LIMIT ?",
-            [*params, limit],
-        )
-
-    def search(self, run_id: str, text: str, limit: int = 20) -> pd.DataFrame:
-        """Query id, user id or table id (numbers) or fingerprint prefix (hex)."""
-        text = text.strip()
-        if not text:
-            return pd.DataFrame()
-        if text.isdigit():
-            n = int(text)
-            return self.df(
-                """SELECT 'query' AS kind, cluster, query_id::VARCHAR AS match FROM fact_query WHERE run_id = ? AND query_id = ?
-                   UNION ALL SELECT DISTINCT 'user', cluster, user_id::VARCHAR FROM fact_query WHERE run_id = ? AND user_id = ?
-                   UNION ALL SELECT DISTINCT 'table', cluster, table_id::VARCHAR FROM flattened WHERE run_id = ? AND table_id = ?
-                   LIMIT ?""",
-                [run_id, n, run_id, n, run_id, n, limit],
-            )
-        return self.df(
-            """SELECT DISTINCT 'fingerprint' AS kind, cluster, feature_fingerprint AS match FROM fact_query
-               WHERE run_id = ? AND starts_with(feature_fingerprint, ?) LIMIT ?""",
-            [run_id, text.lower(), limit],
-        )

@@ -121,11 +121,14 @@ def test_expert_hostile_url_values_are_data(filled_db: str, dash_env) -> None:
     at.query_params["user"] = "1; DROP TABLE clean_queries"
     at.run()
     assert not at.exception, at.exception
-    # an unknown cluster and a non-numeric user are dropped (the view falls back to the
-    # fleet); nothing reached SQL as text
+    # an unknown cluster and a non-numeric user are named in warnings and kept in the link
+    # (the filter stays on: nothing matches); nothing reached SQL as text
     (n,) = _q(filled_db, "SELECT count(*) FROM clean_queries WHERE run_id = 'run-a'")
-    assert _metrics(at)["Queries"] == human_int(n) and n > 0
-    assert "cluster" not in at.query_params and "user" not in at.query_params
+    assert n > 0 and _metrics(at)["Queries"] == "0"
+    warnings = " ".join(w.value for w in at.warning)
+    assert "x' OR '1'='1" in warnings and "1; DROP TABLE clean_queries" in warnings
+    assert at.query_params["cluster"] == "x' OR '1'='1"
+    assert at.query_params["user"] == "1; DROP TABLE clean_queries"
 
 
 def test_expert_sql_box(filled_db: str, dash_env) -> None:
@@ -195,4 +198,6 @@ def test_expert_unknown_panel_falls_back_to_latency(filled_db: str, dash_env) ->
     at.run()
     assert not at.exception, at.exception
     assert "Latency distribution" in _chart_titles(at)
-    assert "panel" not in at.query_params
+    # the link is kept as given, and the page says what it shows instead
+    assert at.query_params["panel"] == "../../etc/passwd"
+    assert any("../../etc/passwd" in w.value for w in at.warning)
