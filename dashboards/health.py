@@ -23,7 +23,7 @@ from dashboards import units
 from dashboards.queries import Filters
 
 #: the stage's default flag threshold (HEALTH_Z_THRESHOLD)
-DEFAULT_THRESHOLD = Settings().health_z_threshold
+DEFAULT_THRESHOLD = Settings.from_env().health_z_threshold
 #: the anomaly table's default smallest window worth scoring (the control changes it)
 DEFAULT_MIN_QUERIES = 10
 
