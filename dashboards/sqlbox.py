@@ -249,8 +249,8 @@ def fit_for_page(
         cut_cells += sum(cut for _, cut in pairs)
         out.isetitem(i, pd.Series([v for v, _ in pairs], index=out.index, dtype=object))
     if cut_cells:
-        notes.append(f"{cut_cells:,} long cell{'s' if cut_cells != 1 else ''} shortened to "
-                     f"{max_cell_chars:,} characters")  # fmt: skip
+        plural = "s" if cut_cells != 1 else ""
+        notes.append(f"{cut_cells:,} long cell{plural} shortened to {max_cell_chars:,} characters")
     size = int(out.memory_usage(deep=True, index=False).sum())
     if size > max_bytes and len(out):
         keep = max(1, int(len(out) * max_bytes / size))
