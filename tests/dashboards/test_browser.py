@@ -1,5 +1,9 @@
-"""Headless Chromium: both dashboards against a DuckDB filled by a real replay through the
-chain; no exception text, KPI numbers equal the views, one drill-down, screenshots.
+"""Headless Chromium: both dashboards at 1280x720 and 1920x1080, on a finished run (a real
+replay through the chain into DuckDB) and on a live one (``processors.demo`` replaying at a
+rate), screenshots in ``test-artifacts/`` named page-size-state. On every page: no "nan",
+no raw snake_case name in visible text or table headers, no Streamlit error text, no
+Deploy button or developer menu; the headline tiles (read by their label) equal a DuckDB
+query over the source data (the batch oracle's rows, never the pipeline's tables).
 
 Skips only when no Chromium exists and CI is not set; in CI a missing browser fails."""
 
@@ -8,25 +12,41 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 import requests
 
 from common.settings import Settings
-from dashboards.data import human_int, pct
+from dashboards.data import human_int
+from tests.processors.oracle import batch
 
 from .conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SIZES = ((1280, 720), (1920, 1080))
+PAGES = ("aggregate", "expert")
+FINISHED_SPEC = "synthetic:rows=8000,seed=21,clusters=8,days=2,error_rate=0.01"
+# no broken or duplicate rows: the rows a paused live replay acknowledged are its queries
+LIVE_SPEC = "synthetic:rows=40000,seed=23,clusters=6,days=3"
+LIVE_RATE = 300
+#: lowercase words joined by underscores: a column or field name shown raw
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9]\b")
+#: snake_case a page may show on purpose (none yet: add with a reason)
+SNAKE_ALLOWED: frozenset[str] = frozenset()
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
+ERROR_TEXT = re.compile(r"Traceback|MessageSizeError|StreamlitAPIException|\bError\b")
 
 
 def _browser_or_skip() -> str:
@@ -52,26 +72,22 @@ def replay_db(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     s = broker_settings.with_(
         run_dir=str(work / "run"), state_dir=str(work / "state"), window_seconds=3600
     )
-    _, _, checks = run_experiment(
-        "synthetic:rows=8000,seed=21,clusters=8,days=2,error_rate=0.01",
-        db,
-        s,
-        idle_s=6,
-        progress=False,
-    )
+    _, _, checks = run_experiment(FINISHED_SPEC, db, s, idle_s=6, progress=False)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     return db
 
 
 def _start_dashboard(
-    name: str, env: dict[str, str], args: list[str] | None = None
+    name: str, env: dict[str, str], args: list[str] | None = None, cwd: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``streamlit run dashboards/<name>.py`` on a free port, once it answers its health check."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / f"{name}.py"),
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false"] + (["--", *args] if args else [])  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -89,15 +105,18 @@ def _base_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def servers(replay_db: str):
+def servers(replay_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     procs = {}
+    # started outside the repository: the Streamlit config next to the scripts still applies
+    elsewhere = tmp_path_factory.mktemp("cwd")
+    env = dict(_base_env(), PYTHONPATH=str(ROOT))
     try:
         # the expert gets its file as options after `--`, the aggregate by the environment
         procs["expert"] = _start_dashboard(
-            "expert", _base_env(), ["--db", replay_db, "--read-only"]
+            "expert", env, ["--db", replay_db, "--read-only"], cwd=elsewhere
         )
         procs["aggregate"] = _start_dashboard(
-            "aggregate", dict(_base_env(), DUCKDB_PATH=replay_db, DASHBOARD_READ_ONLY="1")
+            "aggregate", dict(env, DUCKDB_PATH=replay_db, DASHBOARD_READ_ONLY="1"), cwd=elsewhere
         )
         yield {n: f"http://127.0.0.1:{port}" for n, (_, port) in procs.items()}
     finally:
@@ -107,66 +126,308 @@ def servers(replay_db: str):
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser() -> Iterator[Any]:
     exe = _browser_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
+        b = p.chromium.launch(
             executable_path=exe,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         )  # fmt: skip
-        pg = browser.new_page(viewport={"width": 1600, "height": 1200})
-        yield pg
-        browser.close()
+        yield b
+        b.close()
 
 
-def _metric(page, label: str) -> str:
-    loc = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
-    return loc.locator('[data-testid="stMetricValue"]').inner_text().strip()
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Iterator[Any]:
+    pg = browser.new_page(viewport={"width": 1600, "height": 1200})
+    yield pg
+    pg.close()
 
 
-def _no_exception(page) -> None:
+# --- reading a page ---------------------------------------------------------------------------
+_VISIBLE_TEXT = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest('code, pre, textarea, script, style, [data-testid="stCode"]')) continue;
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+    out.push(n.textContent);
+  }
+  return out.join(' ');
+}"""
+
+
+def visible_text(page: Any) -> str:
+    """The text a viewer sees, without code spans (SQL names there are meant as such)."""
+    return str(page.evaluate(_VISIBLE_TEXT))
+
+
+def table_headers(page: Any) -> list[str]:
+    """Column headers of every dataframe (the grid's accessible table) and static table."""
+    loc = page.locator('[role="columnheader"], [data-testid="stTable"] th')
+    return [t.strip() for t in loc.all_inner_texts() if t.strip()]
+
+
+def tile(page: Any, label: str) -> str | None:
+    """The value of the metric tile whose label is ``label`` (any case), wherever it sits."""
+    for m in page.locator('[data-testid="stMetric"]').all():
+        got = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
+        if got.lower() == label.lower():
+            return str(m.locator('[data-testid="stMetricValue"]').inner_text().strip())
+    return None
+
+
+_FIGURE = re.compile(r"([-+]?[\d,]*\.?\d+)\s*(k|M|G|%)?")
+
+
+def parse_figure(text: str) -> tuple[float, float]:
+    """(value, half of the last shown digit) of '7,912', '7.9 k', '0.62 %' (as 0.0062)."""
+    m = _FIGURE.fullmatch(text.replace("\u202f", " ").strip())
+    if m is None:
+        raise ValueError(f"not a figure: {text!r}")
+    digits, unit = m.group(1).replace(",", ""), m.group(2)
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    scale = {None: 1.0, "%": 0.01, "k": 1e3, "M": 1e6, "G": 1e9}[unit]
+    return float(digits) * scale, 0.5 * 10.0**-decimals * scale
+
+
+def figure_problems(page: Any, expected: dict[str, float]) -> list[str]:
+    out = []
+    for label, want in expected.items():
+        shown = tile(page, label)
+        if shown is None:
+            out.append(f"no tile labelled {label!r}")
+            continue
+        try:
+            value, tol = parse_figure(shown)
+        except ValueError as e:
+            out.append(f"tile {label!r}: {e}")
+            continue
+        if abs(value - want) > tol + 1e-12:
+            out.append(f"tile {label!r} shows {shown!r}, the source data says {want:.6g}")
+    return out
+
+
+def page_problems(page: Any) -> list[str]:
+    """Every rule the pages must keep, as a list of what is wrong (empty: all kept)."""
+    out = []
+    if page.locator('[data-testid="stException"]').count():
+        out.append("a Streamlit exception box")
+    text = visible_text(page)
+    headers = table_headers(page)
+    for what, found in (
+        ("error text", ERROR_TEXT.findall(text)),
+        ("nan", NAN.findall(text)),
+        ("nan in a header", [h for h in headers if NAN.search(h)]),
+    ):
+        if found:
+            out.append(f"{what}: {sorted(set(found))[:8]}")
+    snake = {w for w in SNAKE.findall(text + " " + " ".join(headers)) if w not in SNAKE_ALLOWED}
+    if snake:
+        out.append(f"raw snake_case names: {sorted(snake)[:12]}")
+    for testid in ("stAppDeployButton", "stMainMenu"):
+        if page.locator(f'[data-testid="{testid}"]').count():
+            out.append(f"{testid} is shown")
+    return out
+
+
+def shoot(page: Any, name: str, size: tuple[int, int], state: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    stem = f"{name}-{size[0]}x{size[1]}-{state}"
+    page.screenshot(path=str(ARTIFACTS / f"{stem}.png"))  # what fits without scrolling
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-full.png"), full_page=True)
+    assert (ARTIFACTS / f"{stem}.png").stat().st_size > 5_000
+
+
+def _open(browser: Any, url: str, size: tuple[int, int]) -> Any:
+    pg = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    pg.goto(url)
+    pg.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+    time.sleep(2.0)  # charts and the tables' grids draw after the tiles
+    return pg
+
+
+def source_figures(spec: str) -> dict[str, float]:
+    """The whole run's headline from DuckDB over the source rows (batch oracle)."""
+    con, _ = batch(spec)
+    n, aborted, cached = con.execute(
+        "SELECT count(*), avg(aborted::INT), avg(cached::INT) FROM good"
+    ).fetchone()  # type: ignore[misc]
+    con.close()
+    return {"Queries": n, "Abort rate": aborted, "Cache-hit rate": cached}
+
+
+# --- a finished run -------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", PAGES)
+def test_finished_run(
+    servers: dict[str, str], browser: Any, name: str, size: tuple[int, int]
+) -> None:
+    pg = _open(browser, servers[name], size)
+    try:
+        shoot(pg, name, size, "finished")
+        problems = page_problems(pg) + figure_problems(pg, source_figures(FINISHED_SPEC))
+        if name == "expert":
+            assert table_headers(pg), "the fleet's tables show headers to check"
+    finally:
+        pg.close()
+    assert not problems, f"{name} {size[0]}x{size[1]} finished: " + "; ".join(problems)
+
+
+# --- a live run (make demo) -----------------------------------------------------------------
+def _acked(ckpt: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads(ckpt.read_text())["acked"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.fixture(scope="module")
+def live_demo(
+    broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """``python -m processors.demo`` on the test broker: chain, both dashboards, a replay."""
+    work = tmp_path_factory.mktemp("live-demo")
+    s = broker_settings.with_(
+        topic_prefix=f"demo-{uuid.uuid4().hex[:6]}.",
+        run_dir=str(work / "run"),
+        state_dir=str(work / "state"),
+        duckdb_path=str(work / "data" / "demo.duckdb"),
+        refresh_seconds=2.0,
+    )
+    out = work / "demo.out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "processors.demo",
+        "--source",
+        LIVE_SPEC,
+        "--rate",
+        str(LIVE_RATE),
+        "--expert-port",
+        "0",
+        "--aggregate-port",
+        "0",
+    ]
+    with out.open("wb") as fh:
+        proc = subprocess.Popen(
+            cmd,
+            env=s.to_env(_base_env()),
+            cwd=ROOT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        urls: dict[str, str] = {}
+        deadline = time.monotonic() + 180
+        while len(urls) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            urls = dict(re.findall(r"(\w+) dashboard: (http://\S+)", out.read_text()))
+            time.sleep(0.5)
+        assert len(urls) == 2, out.read_text()[-3000:]
+        ckpts: list[Path] = []
+        while time.monotonic() < deadline and not (ckpts and _acked(ckpts[0]) >= 5_000):
+            ckpts = sorted(Path(s.run_dir).glob("replay-*.json"))
+            time.sleep(0.5)
+        assert ckpts and _acked(ckpts[0]) >= 5_000, out.read_text()[-3000:]
+        yield {"urls": urls, "checkpoint": ckpts[0]}
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the demo stops its children by PID
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _wait_for_queries(pg: Any, timeout_s: float) -> None:
+    """Until the page's Queries tile counts some (each page materializes on its own: the
+    expert, which stores every topic, trails the aggregate); no tile: no wait."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        shown = tile(pg, "Queries")
+        try:
+            if shown is None or parse_figure(shown)[0] > 0:
+                break
+        except ValueError:
+            break
+        time.sleep(2.0)
+    time.sleep(1.0)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", PAGES)
+def test_live_run(
+    live_demo: dict[str, Any], browser: Any, name: str, size: tuple[int, int]
+) -> None:
+    pg = _open(browser, live_demo["urls"][name], size)
+    try:
+        _wait_for_queries(pg, 150)
+        shoot(pg, name, size, "live")
+        problems = page_problems(pg)
+    finally:
+        pg.close()
+    assert not problems, f"{name} {size[0]}x{size[1]} live: " + "; ".join(problems)
+
+
+def test_live_headline_equals_the_rows_sent(live_demo: dict[str, Any], browser: Any) -> None:
+    """Paused, the chain drains: the expert's fleet count is the source's first N rows in
+    replay order, N = the rows the replay acknowledged."""
+    ckpt: Path = live_demo["checkpoint"]
+    ckpt.with_suffix(".pause").touch()
+    deadline = time.monotonic() + 60
+    last = -1
+    while time.monotonic() < deadline:
+        now = _acked(ckpt)
+        if now == last:
+            break
+        last = now
+        time.sleep(3.0)
+    con, _ = batch(LIVE_SPEC)
+    (want,) = con.execute(
+        f"SELECT count(*) FROM (SELECT * FROM good ORDER BY ts_us, query_id LIMIT {int(last)})"
+    ).fetchone()  # type: ignore[misc]
+    con.close()
+    pg = _open(browser, live_demo["urls"]["expert"], SIZES[0])
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and tile(pg, "Queries") != human_int(want):
+            time.sleep(2.0)
+        assert tile(pg, "Queries") == human_int(want), (tile(pg, "Queries"), want)
+    finally:
+        pg.close()  # the replay stays paused: the tests after this one have the cores
+
+
+# --- drill-down and deep links (expert) -----------------------------------------------------
+def _metric(page: Any, label: str) -> str:
+    value = tile(page, label)
+    assert value is not None, f"no tile {label!r}"
+    return value
+
+
+def _no_exception(page: Any) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     assert "Traceback" not in page.content()
 
 
-def test_aggregate_in_browser(servers, page, replay_db: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(servers["aggregate"])
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
-    time.sleep(1.0)
-    _no_exception(page)
-    con = duckdb.connect(replay_db, read_only=True)
-    row = con.execute(
-        "SELECT queries, abort_rate, cache_hit_rate FROM v_fleet_kpi WHERE final ORDER BY window_start DESC LIMIT 1"
-    ).fetchone()
-    if row is None:  # no closed window yet: the tiles show the newest running window
-        row = con.execute(
-            "SELECT queries, abort_rate, cache_hit_rate FROM v_fleet_kpi ORDER BY window_start DESC LIMIT 1"
-        ).fetchone()
-    con.close()
-    assert row is not None
-    assert _metric(page, "Queries") == human_int(row[0])
-    assert _metric(page, "Abort rate") == pct(row[1])
-    assert _metric(page, "Cache-hit rate") == pct(row[2])
-    page.screenshot(path=str(ARTIFACTS / "aggregate.png"), full_page=True)
-
-
-def test_expert_in_browser_with_drill_down(servers, page, replay_db: str) -> None:
+def test_expert_in_browser_with_drill_down(
+    servers: dict[str, str], page: Any, replay_db: str
+) -> None:
     page.goto(servers["expert"])
     page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
     time.sleep(1.0)
     _no_exception(page)
     con = duckdb.connect(replay_db, read_only=True)
-    (n,) = con.execute("SELECT count(*) FROM fact_query").fetchone()  # type: ignore[misc]
     cluster, cn = con.execute(
         "SELECT cluster, count(*) FROM fact_query GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
     ).fetchone()  # type: ignore[misc]
     con.close()
-    assert _metric(page, "Queries") == human_int(n)
-    page.screenshot(path=str(ARTIFACTS / "expert-fleet.png"), full_page=True)
     # drill down: open the busiest cluster from the clusters table's picker
     page.get_by_text("Clusters", exact=True).scroll_into_view_if_needed()
     picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Open cluster").first
@@ -178,17 +439,10 @@ def test_expert_in_browser_with_drill_down(servers, page, replay_db: str) -> Non
         time.sleep(0.5)
     _no_exception(page)
     assert _metric(page, "Queries") == human_int(cn)
-    page.screenshot(path=str(ARTIFACTS / "expert-cluster.png"), full_page=True)
-    assert (ARTIFACTS / "expert-cluster.png").stat().st_size > 10_000
-    # another chart panel: kept in the URL, drawn without an exception
-    page.get_by_text("Hot tables & freshness", exact=True).click()
-    page.wait_for_url(re.compile(r"panel=tables"), timeout=30_000)
-    page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=30_000)
-    _no_exception(page)
-    page.screenshot(path=str(ARTIFACTS / "expert-tables.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "expert-1600x1200-finished-cluster.png"), full_page=True)
 
 
-def test_deep_link_reproduces_the_view(servers, page, replay_db: str) -> None:
+def test_deep_link_reproduces_the_view(servers: dict[str, str], page: Any, replay_db: str) -> None:
     con = duckdb.connect(replay_db, read_only=True)
     run_id, cluster, cn = con.execute(
         "SELECT run_id, cluster, count(*) FROM fact_query WHERE query_type = 'select' GROUP BY ALL ORDER BY 3 DESC LIMIT 1"
@@ -204,7 +458,7 @@ def test_deep_link_reproduces_the_view(servers, page, replay_db: str) -> None:
 
 
 def test_live_expert_shows_the_first_run_without_a_reload(
-    broker_settings: Settings, page, tmp_path: Path
+    broker_settings: Settings, page: Any, tmp_path: Path
 ) -> None:
     """Opened before any data, a live expert page looks again every refresh and shows the
     first run once it is materialized (it used to stay at "No data yet" until reloaded)."""
@@ -227,7 +481,6 @@ def test_live_expert_shows_the_first_run_without_a_reload(
         produce_all(s, {"clean": messages(SyntheticSpec(rows=300, seed=5))["clean"]})
         page.get_by_text("Slowest queries", exact=False).wait_for(timeout=60_000)
         _no_exception(page)
-        page.screenshot(path=str(ARTIFACTS / "expert-live-first-run.png"), full_page=True)
     finally:
         proc.terminate()
         proc.wait(15)
