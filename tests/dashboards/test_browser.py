@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,33 +27,34 @@ import requests
 
 from common.settings import Settings
 from dashboards.data import human_int
+from producers.synthetic import SyntheticSpec, generate
 from tests.processors.oracle import batch
 
 from .conftest import ROOT
+from .pagecheck import (
+    ARTIFACTS,
+    ERROR_TEXT,
+    chromium_or_skip,
+    figure_problems,
+    metric,
+    no_exception,
+    open_page,
+    page_problems,
+    run_sql,
+    shoot,
+    table_headers,
+    tile,
+    visible_text,
+    wait_for_queries,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SIZES = ((1280, 720), (1920, 1080))
 PAGES = ("aggregate", "expert")
 FINISHED_SPEC = "synthetic:rows=8000,seed=21,clusters=8,days=2,error_rate=0.01"
 # no broken or duplicate rows: the rows a paused live replay acknowledged are its queries
 LIVE_SPEC = "synthetic:rows=40000,seed=23,clusters=6,days=3"
 LIVE_RATE = 300
-#: lowercase words joined by underscores: a column or field name shown raw
-SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]*[a-z0-9]\b")
-#: snake_case a page may show on purpose (none yet: add with a reason)
-SNAKE_ALLOWED: frozenset[str] = frozenset()
-NAN = re.compile(r"\bnan\b", re.IGNORECASE)
-ERROR_TEXT = re.compile(r"Traceback|MessageSizeError|StreamlitAPIException|\bError\b")
-
-
-def _browser_or_skip() -> str:
-    if CHROMIUM:
-        return CHROMIUM
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true but no chromium: .ci/run must install it")
-    pytest.skip("no chromium on this machine (install Debian's chromium)")
 
 
 def _free_port() -> int:
@@ -127,7 +127,7 @@ def servers(replay_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    exe = _browser_or_skip()
+    exe = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -147,110 +147,6 @@ def page(browser: Any) -> Iterator[Any]:
     pg.close()
 
 
-# --- reading a page ---------------------------------------------------------------------------
-_VISIBLE_TEXT = """() => {
-  const out = [];
-  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
-    const el = n.parentElement;
-    if (!el || el.closest('code, pre, textarea, script, style, [data-testid="stCode"]')) continue;
-    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
-    out.push(n.textContent);
-  }
-  return out.join(' ');
-}"""
-
-
-def visible_text(page: Any) -> str:
-    """The text a viewer sees, without code spans (SQL names there are meant as such)."""
-    return str(page.evaluate(_VISIBLE_TEXT))
-
-
-def table_headers(page: Any) -> list[str]:
-    """Column headers of every dataframe (the grid's accessible table) and static table."""
-    loc = page.locator('[role="columnheader"], [data-testid="stTable"] th')
-    return [t.strip() for t in loc.all_inner_texts() if t.strip()]
-
-
-def tile(page: Any, label: str) -> str | None:
-    """The value of the metric tile whose label is ``label`` (any case), wherever it sits."""
-    for m in page.locator('[data-testid="stMetric"]').all():
-        got = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
-        if got.lower() == label.lower():
-            return str(m.locator('[data-testid="stMetricValue"]').inner_text().strip())
-    return None
-
-
-_FIGURE = re.compile(r"([-+]?[\d,]*\.?\d+)\s*(k|M|G|%)?")
-
-
-def parse_figure(text: str) -> tuple[float, float]:
-    """(value, half of the last shown digit) of '7,912', '7.9 k', '0.62 %' (as 0.0062)."""
-    m = _FIGURE.fullmatch(text.replace("\u202f", " ").strip())
-    if m is None:
-        raise ValueError(f"not a figure: {text!r}")
-    digits, unit = m.group(1).replace(",", ""), m.group(2)
-    decimals = len(digits.split(".")[1]) if "." in digits else 0
-    scale = {None: 1.0, "%": 0.01, "k": 1e3, "M": 1e6, "G": 1e9}[unit]
-    return float(digits) * scale, 0.5 * 10.0**-decimals * scale
-
-
-def figure_problems(page: Any, expected: dict[str, float]) -> list[str]:
-    out = []
-    for label, want in expected.items():
-        shown = tile(page, label)
-        if shown is None:
-            out.append(f"no tile labelled {label!r}")
-            continue
-        try:
-            value, tol = parse_figure(shown)
-        except ValueError as e:
-            out.append(f"tile {label!r}: {e}")
-            continue
-        if abs(value - want) > tol + 1e-12:
-            out.append(f"tile {label!r} shows {shown!r}, the source data says {want:.6g}")
-    return out
-
-
-def page_problems(page: Any) -> list[str]:
-    """Every rule the pages must keep, as a list of what is wrong (empty: all kept)."""
-    out = []
-    if page.locator('[data-testid="stException"]').count():
-        out.append("a Streamlit exception box")
-    text = visible_text(page)
-    headers = table_headers(page)
-    for what, found in (
-        ("error text", ERROR_TEXT.findall(text)),
-        ("nan", NAN.findall(text)),
-        ("nan in a header", [h for h in headers if NAN.search(h)]),
-    ):
-        if found:
-            out.append(f"{what}: {sorted(set(found))[:8]}")
-    snake = {w for w in SNAKE.findall(text + " " + " ".join(headers)) if w not in SNAKE_ALLOWED}
-    if snake:
-        out.append(f"raw snake_case names: {sorted(snake)[:12]}")
-    for testid in ("stAppDeployButton", "stMainMenu"):
-        if page.locator(f'[data-testid="{testid}"]').count():
-            out.append(f"{testid} is shown")
-    return out
-
-
-def shoot(page: Any, name: str, size: tuple[int, int], state: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    stem = f"{name}-{size[0]}x{size[1]}-{state}"
-    page.screenshot(path=str(ARTIFACTS / f"{stem}.png"))  # what fits without scrolling
-    page.screenshot(path=str(ARTIFACTS / f"{stem}-full.png"), full_page=True)
-    assert (ARTIFACTS / f"{stem}.png").stat().st_size > 5_000
-
-
-def _open(browser: Any, url: str, size: tuple[int, int]) -> Any:
-    pg = browser.new_page(viewport={"width": size[0], "height": size[1]})
-    pg.goto(url)
-    pg.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
-    time.sleep(2.0)  # charts and the tables' grids draw after the tiles
-    return pg
-
-
 def source_figures(spec: str) -> dict[str, float]:
     """The whole run's headline from DuckDB over the source rows (batch oracle)."""
     con, _ = batch(spec)
@@ -267,7 +163,7 @@ def source_figures(spec: str) -> dict[str, float]:
 def test_finished_run(
     servers: dict[str, str], browser: Any, name: str, size: tuple[int, int]
 ) -> None:
-    pg = _open(browser, servers[name], size)
+    pg = open_page(browser, servers[name], size)
     try:
         shoot(pg, name, size, "finished")
         problems = page_problems(pg) + figure_problems(pg, source_figures(FINISHED_SPEC))
@@ -346,29 +242,14 @@ def live_demo(
             proc.wait(10)
 
 
-def _wait_for_queries(pg: Any, timeout_s: float) -> None:
-    """Until the page's Queries tile counts some (each page materializes on its own: the
-    expert, which stores every topic, trails the aggregate); no tile: no wait."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        shown = tile(pg, "Queries")
-        try:
-            if shown is None or parse_figure(shown)[0] > 0:
-                break
-        except ValueError:
-            break
-        time.sleep(2.0)
-    time.sleep(1.0)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", PAGES)
 def test_live_run(
     live_demo: dict[str, Any], browser: Any, name: str, size: tuple[int, int]
 ) -> None:
-    pg = _open(browser, live_demo["urls"][name], size)
+    pg = open_page(browser, live_demo["urls"][name], size)
     try:
-        _wait_for_queries(pg, 150)
+        wait_for_queries(pg, 150)
         shoot(pg, name, size, "live")
         problems = page_problems(pg)
     finally:
@@ -394,26 +275,52 @@ def test_live_headline_equals_the_rows_sent(live_demo: dict[str, Any], browser: 
         f"SELECT count(*) FROM (SELECT * FROM good ORDER BY ts_us, query_id LIMIT {int(last)})"
     ).fetchone()  # type: ignore[misc]
     con.close()
-    pg = _open(browser, live_demo["urls"]["expert"], SIZES[0])
+    pg = open_page(browser, live_demo["urls"]["expert"], SIZES[0])
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and tile(pg, "Queries") != human_int(want):
             time.sleep(2.0)
         assert tile(pg, "Queries") == human_int(want), (tile(pg, "Queries"), want)
+        # the Replay tab lists the demo's replay (started elsewhere) with rows / total
+        total = generate(SyntheticSpec.parse(LIVE_SPEC)).table.num_rows
+        pg.get_by_role("tab", name="Replay").click()
+        pg.get_by_text(f"{int(last):,} / {total:,} rows", exact=False).wait_for(timeout=30_000)
+        pg.screenshot(path=str(ARTIFACTS / "expert-1280x720-live-replay.png"))
     finally:
         pg.close()  # the replay stays paused: the tests after this one have the cores
 
 
+# --- the SQL box (expert) ---------------------------------------------------------------------
+
+
+def test_expert_sql_box(servers: dict[str, str], browser: Any, replay_db: str) -> None:
+    """A cut result says how many rows there are, a wide one is cut with a note (never
+    Streamlit's MessageSizeError page), and the result survives a tab switch."""
+    con = duckdb.connect(replay_db, read_only=True)
+    (n,) = con.execute("SELECT count(*) FROM fact_query").fetchone()  # type: ignore[misc]
+    con.close()
+    assert n > 1000
+    size = SIZES[0]
+    pg = open_page(browser, servers["expert"], size)
+    try:
+        pg.get_by_role("tab", name="SQL").click()
+        run_sql(pg, "SELECT query_id, query_type FROM fact_query")
+        pg.get_by_text(f"1,000 of {n:,} rows", exact=False).wait_for(timeout=30_000)
+        pg.get_by_role("tab", name="Explore").click()
+        time.sleep(1.0)
+        pg.get_by_role("tab", name="SQL").click()
+        pg.get_by_text(f"1,000 of {n:,} rows", exact=False).wait_for(timeout=10_000)
+        pg.screenshot(path=str(ARTIFACTS / f"expert-{size[0]}x{size[1]}-finished-sql.png"))
+        run_sql(pg, "SELECT repeat('x', 20000) AS wide, query_id FROM fact_query")
+        pg.get_by_text("Cut to fit the page", exact=False).wait_for(timeout=30_000)
+        text = visible_text(pg)
+        assert not ERROR_TEXT.search(text), ERROR_TEXT.findall(text)
+        assert pg.locator('[data-testid="stException"]').count() == 0
+    finally:
+        pg.close()
+
+
 # --- drill-down and deep links (expert) -----------------------------------------------------
-def _metric(page: Any, label: str) -> str:
-    value = tile(page, label)
-    assert value is not None, f"no tile {label!r}"
-    return value
-
-
-def _no_exception(page: Any) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert "Traceback" not in page.content()
 
 
 def test_expert_in_browser_with_drill_down(
@@ -422,7 +329,7 @@ def test_expert_in_browser_with_drill_down(
     page.goto(servers["expert"])
     page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
     time.sleep(1.0)
-    _no_exception(page)
+    no_exception(page)
     con = duckdb.connect(replay_db, read_only=True)
     cluster, cn = con.execute(
         "SELECT cluster, count(*) FROM fact_query GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
@@ -435,10 +342,10 @@ def test_expert_in_browser_with_drill_down(
     page.get_by_role("option", name=cluster, exact=True).click()
     page.wait_for_url(re.compile(r"cluster="), timeout=30_000)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _metric(page, "Queries") != human_int(cn):
+    while time.monotonic() < deadline and metric(page, "Queries") != human_int(cn):
         time.sleep(0.5)
-    _no_exception(page)
-    assert _metric(page, "Queries") == human_int(cn)
+    no_exception(page)
+    assert metric(page, "Queries") == human_int(cn)
     page.screenshot(path=str(ARTIFACTS / "expert-1600x1200-finished-cluster.png"), full_page=True)
 
 
@@ -451,10 +358,10 @@ def test_deep_link_reproduces_the_view(servers: dict[str, str], page: Any, repla
     page.goto(f"{servers['expert']}/?run_id={run_id}&cluster={cluster}&qtypes=select")
     page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _metric(page, "Queries") != human_int(cn):
+    while time.monotonic() < deadline and metric(page, "Queries") != human_int(cn):
         time.sleep(0.5)
-    assert _metric(page, "Queries") == human_int(cn)
-    _no_exception(page)
+    assert metric(page, "Queries") == human_int(cn)
+    no_exception(page)
 
 
 def test_live_expert_shows_the_first_run_without_a_reload(
@@ -480,7 +387,7 @@ def test_live_expert_shows_the_first_run_without_a_reload(
         page.get_by_text("No data yet", exact=False).wait_for(timeout=60_000)
         produce_all(s, {"clean": messages(SyntheticSpec(rows=300, seed=5))["clean"]})
         page.get_by_text("Slowest queries", exact=False).wait_for(timeout=60_000)
-        _no_exception(page)
+        no_exception(page)
     finally:
         proc.terminate()
         proc.wait(15)
