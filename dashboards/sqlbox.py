@@ -247,7 +247,7 @@ def fit_for_page(
             continue
         pairs = [_short(v, max_cell_chars) for v in column]
         cut_cells += sum(cut for _, cut in pairs)
-        out.isetitem(i, pd.Series([v for v, _ in pairs], index=out.index, dtype=object))
+        out.isetitem(i, [v for v, _ in pairs])
     if cut_cells:
         plural = "s" if cut_cells != 1 else ""
         notes.append(f"{cut_cells:,} long cell{plural} shortened to {max_cell_chars:,} characters")
@@ -284,8 +284,8 @@ def sql_tab(wh: Warehouse) -> None:
     sql = st.text_area("SQL", value=EXAMPLE, key="sql")
     if st.button("Run", key="sql-run"):
         try:
-            res = execute(wh, sql, limit=ROW_LIMIT, timeout_s=TIMEOUT_S)
-            st.session_state[LAST] = {"sql": sql, "result": res}
+            result = execute(wh, sql, limit=ROW_LIMIT, timeout_s=TIMEOUT_S)
+            st.session_state[LAST] = {"sql": sql, "result": result}
         except SqlTimeout as e:
             st.session_state[LAST] = {"sql": sql, "timeout": str(e)}
         except SqlRejected as e:
