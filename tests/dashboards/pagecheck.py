@@ -127,7 +127,7 @@ def shoot(page: Any, name: str, size: tuple[int, int], state: str) -> None:
     height = min(int(page.evaluate(_SCROLL_HEIGHT)), 10_000)
     if height > size[1]:
         page.set_viewport_size({"width": size[0], "height": height})
-        time.sleep(1.5)  # charts redraw at the new size
+        time.sleep(3.0)  # charts and live fragments redraw at the new size
     page.screenshot(path=str(ARTIFACTS / f"{stem}-full.png"))
     page.set_viewport_size({"width": size[0], "height": size[1]})
 

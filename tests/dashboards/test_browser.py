@@ -53,7 +53,7 @@ SIZES = ((1280, 720), (1920, 1080))
 PAGES = ("aggregate", "expert")
 FINISHED_SPEC = "synthetic:rows=8000,seed=21,clusters=8,days=2,error_rate=0.01"
 # no broken or duplicate rows: the rows a paused live replay acknowledged are its queries
-LIVE_SPEC = "synthetic:rows=40000,seed=23,clusters=6,days=3"
+LIVE_SPEC = "synthetic:rows=100000,seed=23,clusters=6,days=3"
 LIVE_RATE = 300
 
 

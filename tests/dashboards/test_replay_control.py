@@ -15,10 +15,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from common.settings import Settings
-from dashboards.replay_tab import Progress, eta_s, progress_text
+from dashboards.replay_tab import (
+    STALE_S,
+    Progress,
+    eta_s,
+    other_runs,
+    progress_text,
+    read_progress,
+    state_of,
+)
 from producers.synthetic import SyntheticSpec, generate
-
-pytestmark = pytest.mark.integration
 
 
 def _replay_page() -> None:
@@ -84,6 +90,35 @@ def test_progress_text_and_eta() -> None:
     assert "time left unknown" in progress_text(Progress(total=100), state="running")
 
 
+def test_replays_started_elsewhere_are_read_from_their_checkpoints(tmp_path: Path) -> None:
+    """The demo's replay (no process handle here): found by its checkpoint, its state
+    from the file (done, the pause file, a checkpoint that stopped moving)."""
+    state = {
+        "meta": {"run_id": "demo1", "source": "synthetic:rows=9"},
+        "acked": 4,
+        "done": False,
+        "total": 9,
+        "rows_per_s": 2.0,
+        "rate": 300,
+    }
+    (tmp_path / "replay-demo1.json").write_text(json.dumps(state))
+    (tmp_path / "replay-demo1.pause").touch()
+    (tmp_path / "replay-mine.json").write_text(json.dumps({**state, "done": True}))
+    assert other_runs(str(tmp_path), {"mine"}) == ["demo1"]
+    p = read_progress(tmp_path / "replay-demo1.json")
+    assert (p.acked, p.total, p.rate, p.source) == (4, 9, 300.0, "synthetic:rows=9")
+    assert p.updated is not None
+    now = p.updated + 1
+    assert state_of(None, p, True, now) == "paused"
+    assert state_of(None, p, False, now) == "running"
+    assert state_of(None, p, False, p.updated + STALE_S + 1) == "gone"
+    done = read_progress(tmp_path / "replay-mine.json")
+    assert state_of(None, done, False, now) == "finished"
+    assert read_progress(tmp_path / "replay-none.json") == Progress()
+    (tmp_path / "replay-bad.json").write_text("[1, 2")
+    assert read_progress(tmp_path / "replay-bad.json") == Progress()
+
+
 @pytest.fixture
 def replay_app(
     topics: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -109,6 +144,7 @@ def replay_app(
         be.warehouse.close()
 
 
+@pytest.mark.integration
 def test_start_pause_resume_rate_reset_stop(replay_app: tuple[AppTest, Settings]) -> None:
     at, s = replay_app
     run_dir = Path(s.run_dir)
