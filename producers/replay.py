@@ -609,7 +609,9 @@ def replay(
     seen = pace.version
     paced = bool(speed or rate)
     t_start = t_pace = time.monotonic()
-    seq_pace = skip  # pacing counts from this row (a new pace, a pause starts again)
+    # pacing counts from the first row sent after a start, a pace change or a pause (not
+    # from before the first batch was read: no burst to catch up with the read)
+    seq_pace = skip
     ts_first: int | None = None
     last_ts = 0
     last_save = t_start
@@ -676,7 +678,7 @@ def replay(
                     check = not seq & 1023
                     if paced:
                         if ts_first is None:
-                            ts_first = ts
+                            ts_first, t_pace, seq_pace = ts, time.monotonic(), seq - 1
                         due = (seq - seq_pace) / rate if rate else (ts - ts_first) / 1000.0 / speed  # type: ignore[operator]
                         now = time.monotonic()
                         ahead = due - (now - t_pace)
@@ -706,7 +708,7 @@ def replay(
                             # a new pace, or resumed: pace from here (no burst to catch up)
                             seen, rate, speed = pace.version, pace.rate, pace.speed
                             paced = bool(rate or speed)
-                            t_pace, seq_pace, ts_first = time.monotonic(), seq, None
+                            ts_first = None
                         if stop.is_set():
                             break
                 acks.produced = seq
