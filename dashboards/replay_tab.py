@@ -205,11 +205,12 @@ def last_line(log: Path) -> str:
     return ""
 
 
-def other_runs(run_dir: str, known: set[str]) -> list[str]:
-    """Run ids of replay checkpoints under ``run_dir`` not started by this server."""
+def other_runs(run_dir: str, known: set[str], limit: int = 10) -> list[str]:
+    """Run ids of the ``limit`` newest replay checkpoints under ``run_dir`` not started by
+    this server, newest first (a long-lived RUN_DIR keeps every old run's)."""
     found = sorted(Path(run_dir).glob("replay-*.json"), key=lambda f: f.stat().st_mtime)
-    ids = [f.stem.removeprefix("replay-") for f in found]
-    return [r for r in reversed(ids) if r not in known]
+    ids = [f.stem.removeprefix("replay-") for f in reversed(found)]
+    return [r for r in ids if r not in known][:limit]
 
 
 # --- the tab (Streamlit I/O) ------------------------------------------------------------------

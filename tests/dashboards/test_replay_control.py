@@ -5,6 +5,7 @@ it (a new run id; the previous run's rows stay for comparison), stop it by PID."
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -105,6 +106,10 @@ def test_replays_started_elsewhere_are_read_from_their_checkpoints(tmp_path: Pat
     (tmp_path / "replay-demo1.pause").touch()
     (tmp_path / "replay-mine.json").write_text(json.dumps({**state, "done": True}))
     assert other_runs(str(tmp_path), {"mine"}) == ["demo1"]
+    old = (tmp_path / "replay-demo1.json").stat().st_mtime - 100
+    os.utime(tmp_path / "replay-mine.json", (old, old))
+    assert other_runs(str(tmp_path), set()) == ["demo1", "mine"]  # newest first
+    assert other_runs(str(tmp_path), set(), limit=1) == ["demo1"]
     p = read_progress(tmp_path / "replay-demo1.json")
     assert (p.acked, p.total, p.rate, p.source) == (4, 9, 300.0, "synthetic:rows=9")
     assert p.updated is not None
