@@ -66,6 +66,33 @@ class ReplaySummary:
         return asdict(self)
 
 
+@dataclass
+class Pace:
+    """How fast the replay goes, changeable while it runs (the rate file, see
+    :func:`control_paths`): fixed rows/s, an event-time factor, or neither (as fast as
+    possible). Each change bumps ``version``; the replay then paces from that row on."""
+
+    rate: float | None = None
+    speed: float | None = None
+    version: int = 0
+
+    def set_rate(self, rate: float | None) -> None:
+        """``rate`` rows/s from now on; 0 or None: as fast as possible."""
+        self.rate, self.speed = (rate or None), None
+        self.version += 1
+
+
+def control_paths(run_dir: str | Path, run_id: str) -> dict[str, Path]:
+    """A replay's files: checkpoint (progress), pause (present = paused), rate (rows/s as
+    text, 0 = as fast as possible; read while the replay runs)."""
+    d = Path(run_dir)
+    return {
+        "checkpoint": d / f"replay-{run_id}.json",
+        "pause": d / f"replay-{run_id}.pause",
+        "rate": d / f"replay-{run_id}.rate",
+    }
+
+
 @dataclass(frozen=True)
 class Filters:
     clusters: tuple[str, ...] = ()
@@ -415,6 +442,19 @@ class _Checkpoint:
         self.saved = -1
         #: cluster id of the broker the acknowledged rows went to (None: not recorded)
         self.cluster_id: str | None = None
+        #: for whoever watches progress (the expert's Replay tab): rows in all, the pace
+        self.total: int | None = None
+        self.pace: Pace | None = None
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+
+    def _rows_per_s(self, acked: int) -> float:
+        """Acknowledged rows per second over about the last 5 s."""
+        now = time.monotonic()
+        self._samples.append((now, acked))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= 5.0:
+            self._samples.popleft()
+        t0, a0 = self._samples[0]
+        return (acked - a0) / (now - t0) if now > t0 else 0.0
 
     def load(self) -> int:
         if not self.path.exists():
@@ -447,7 +487,16 @@ class _Checkpoint:
         if acked == self.saved and not done:
             return
         tmp = self.path.with_suffix(".tmp")
-        state = {"meta": self.meta, "acked": acked, "done": done, "cluster_id": self.cluster_id}
+        state = {
+            "meta": self.meta,
+            "acked": acked,
+            "done": done,
+            "cluster_id": self.cluster_id,
+            "total": self.total,
+            "rows_per_s": self._rows_per_s(acked),
+            "rate": self.pace.rate if self.pace else None,
+            "speed": self.pace.speed if self.pace else None,
+        }
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.path)
         self.saved = acked
@@ -485,12 +534,16 @@ def replay(
     progress: bool = True,
     stop_event: threading.Event | None = None,
     pause_event: threading.Event | None = None,
+    pace: Pace | None = None,
     encoding: str = "utf8",
     max_in_flight: int = 50_000,
     max_queue_kb: int = 32 * 1024,
     batch_rows: int = 10_000,
 ) -> ReplaySummary:
-    """Replay ``source`` into ``settings.topic("raw")``; see the module docstring."""
+    """Replay ``source`` into ``settings.topic("raw")``; see the module docstring.
+    ``pace`` (instead of ``speed`` / ``rate``) may be changed while the replay runs."""
+    if pace is not None:
+        speed, rate = pace.speed, pace.rate
     if speed is not None and rate is not None:
         raise ValueError("give either speed (event-time factor) or rate (rows/s), not both")
     if kind not in (None, "provisioned", "serverless"):
@@ -551,8 +604,14 @@ def replay(
     acks.start(partitions, skip)
     h_run, h_dataset = ("run_id", run_id.encode()), ("dataset", src.dataset.encode())
     key_cache: dict[str | None, tuple[bytes | None, int]] = {}
+    pace = pace or Pace(rate, speed)
+    checkpoint.total, checkpoint.pace = total, pace
+    seen = pace.version
     paced = bool(speed or rate)
-    t_start = time.monotonic()
+    t_start = t_pace = time.monotonic()
+    # pacing counts from the first row sent after a start, a pace change or a pause (not
+    # from before the first batch was read: no burst to catch up with the read)
+    seq_pace = skip
     ts_first: int | None = None
     last_ts = 0
     last_save = t_start
@@ -616,14 +675,18 @@ def replay(
                         except BufferError:
                             producer.poll(0.05)
                     pending[part].append(seq)
+                    check = not seq & 1023
                     if paced:
                         if ts_first is None:
-                            ts_first = ts
-                        due = (seq - skip) / rate if rate else (ts - ts_first) / 1000.0 / speed  # type: ignore[operator]
-                        ahead = due - (time.monotonic() - t_start)
+                            ts_first, t_pace, seq_pace = ts, time.monotonic(), seq - 1
+                        due = (seq - seq_pace) / rate if rate else (ts - ts_first) / 1000.0 / speed  # type: ignore[operator]
+                        now = time.monotonic()
+                        ahead = due - (now - t_pace)
                         if ahead > 0.005:
                             producer.poll(min(ahead, 0.5))
-                    if not seq & 1023:
+                        # a slow pace looks at pause, stop and rate by time, not every 1024 rows
+                        check = check or now - last_save > 0.2
+                    if check:
                         acks.produced = seq
                         producer.poll(0)
                         if acks.error:
@@ -634,11 +697,18 @@ def replay(
                             last_save = now
                             elapsed = now - t_start
                             bar.update(task, completed=seq, rate=(seq - skip) / max(elapsed, 1e-9))
+                        paused = False
                         while (
                             pause_event is not None and pause_event.is_set() and not stop.is_set()
                         ):
+                            paused = True
                             producer.poll(0.2)
                             checkpoint.save(acks.acked_upto())
+                        if paused or pace.version != seen:
+                            # a new pace, or resumed: pace from here (no burst to catch up)
+                            seen, rate, speed = pace.version, pace.rate, pace.speed
+                            paced = bool(rate or speed)
+                            ts_first = None
                         if stop.is_set():
                             break
                 acks.produced = seq
@@ -688,6 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
             "synthetic:rows=N,seed=S,clusters=C,kind=provisioned|serverless|mixed,days=D,error_rate=E,duplicate_rate=R"
         ),
         epilog="Pause/resume: send SIGUSR1, or create RUN_DIR/replay-<run_id>.pause. "
+        "Change the rate while it runs: write rows/s (0 = max) to RUN_DIR/replay-<run_id>.rate. "
         "Resume after a crash: run again with the same --run-id.",
     )
     p.add_argument("source")
@@ -736,14 +807,15 @@ def main(argv: list[str] | None = None) -> int:
             print("note: no KAFKA_BOOTSTRAP_SERVERS: using an embedded broker that stops with this command",
                   file=sys.stderr)  # fmt: skip
         run_id = args.run_id or uuid.uuid4().hex[:12]
-        pause_file = Path(settings.run_dir) / f"replay-{run_id}.pause"
+        paths = control_paths(settings.run_dir, run_id)
+        pace = Pace(args.rate, args.speed)
         watcher = threading.Thread(
-            target=_watch_pause_file, args=(pause_file, pause, stop), daemon=True
+            target=_watch_controls, args=(paths, pause, stop, pace), daemon=True
         )
         watcher.start()
         with broker_for(settings) as s:
             summary = replay(
-                args.source, s, run_id=run_id, speed=args.speed, rate=args.rate, limit=args.limit,
+                args.source, s, run_id=run_id, pace=pace, limit=args.limit,
                 clusters=[c.strip() for c in args.clusters.split(",")] if args.clusters else None,
                 start=args.start, end=args.end, sample=args.sample, kind=args.kind,
                 progress=not args.no_progress, stop_event=stop, pause_event=pause, encoding=args.encoding,
@@ -769,16 +841,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _watch_pause_file(path: Path, pause: threading.Event, stop: threading.Event) -> None:
+def read_rate(path: Path) -> float | None:
+    """The rows/s a rate file asks for (0 = as fast as possible); None when it is absent or
+    does not hold a non-negative number."""
+    try:
+        value = float(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _watch_controls(
+    paths: dict[str, Path], pause: threading.Event, stop: threading.Event, pace: Pace
+) -> None:
+    """Follow the pause file (present = paused) and the rate file (a new number = a new
+    rate) until the replay stops."""
     present = False
+    stamp: float | None = None
     while not stop.is_set():
-        now = path.exists()
+        now = paths["pause"].exists()
         if now != present:
             present = now
             if now:
                 pause.set()
             else:
                 pause.clear()
+        try:
+            mtime: float | None = paths["rate"].stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime != stamp:
+            stamp = mtime
+            wanted = read_rate(paths["rate"])
+            if wanted is not None and (wanted or None) != pace.rate:
+                pace.set_rate(wanted)
         time.sleep(0.3)
 
 
