@@ -7,15 +7,10 @@ cluster, user or fingerprint the data does not hold says so and is kept as it is
 
 from __future__ import annotations
 
-import contextlib
-import json
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
@@ -29,6 +24,7 @@ from dashboards.detail import detail_card, drill_table, topk_panel
 from dashboards.expert_format import NO_MATCH, controls_from_params, controls_to_params
 from dashboards.expert_sidebar import breadcrumbs, link_warnings, sidebar_filters
 from dashboards.queries import Data, Filters
+from dashboards.replay_tab import replay_tab
 from dashboards.search import search_box
 
 NEXT_LEVEL = {
@@ -143,91 +139,6 @@ def explore(
     return f, panel
 
 
-def sql_tab(be: Backend) -> None:
-    st.caption("Read-only: one SELECT over the project's views (fact_query, dead_letters, v_*, dim_*), "
-               "at most 1,000 rows, 5 s.")  # fmt: skip
-    sql = st.text_area(
-        "SQL",
-        value="SELECT query_type, count(*) FROM fact_query GROUP BY ALL ORDER BY 2 DESC",
-        key="sql",
-    )
-    if st.button("Run", key="sql-run"):
-        try:
-            st.dataframe(sqlbox.run(be.warehouse, sql), hide_index=True)
-        except sqlbox.SqlRejected as e:
-            st.error(f"Refused: {e}")
-
-
-@st.cache_resource
-def _replays() -> dict[str, Any]:
-    """Replays started from this server (shared by all sessions): run id -> process."""
-    return {}
-
-
-def replay_tab(be: Backend) -> None:
-    if be.settings.embedded or be.materializer is None:
-        st.info(
-            "Replay control needs a broker: start the dashboards with KAFKA_BOOTSTRAP_SERVERS (make demo does)."
-        )
-        return
-    procs = _replays()
-    c1, c2 = st.columns([3, 1])
-    source = c1.text_input(
-        "Source (file, glob, URL or synthetic:...)",
-        value="synthetic:rows=50000,seed=1",
-        key="rp-source",
-    )
-    rate = c2.number_input("Rows/s (0 = max)", min_value=0, value=2000, step=500, key="rp-rate")
-    if st.button("Start replay", key="rp-start"):
-        run_id = uuid.uuid4().hex[:12]
-        cmd = [
-            sys.executable,
-            "-m",
-            "producers.replay",
-            source,
-            "--run-id",
-            run_id,
-            "--no-progress",
-        ]
-        if rate:
-            cmd += ["--rate", str(rate)]
-        procs[run_id] = subprocess.Popen(cmd, env=be.settings.to_env(), stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    run_dir = Path(be.settings.run_dir)
-    for run_id, proc in list(procs.items()):
-        pause_file = run_dir / f"replay-{run_id}.pause"
-        paused = pause_file.exists()
-        cols = st.columns([3, 1, 1])
-        if proc.poll() is None:
-            if cols[1].button("Resume" if paused else "Pause", key=f"pause-{run_id}"):
-                # the replay watches this file: present = paused, removed = running
-                if paused:
-                    pause_file.unlink(missing_ok=True)
-                else:
-                    pause_file.parent.mkdir(parents=True, exist_ok=True)
-                    pause_file.touch()
-                st.rerun()  # show the new state and button label
-            if cols[2].button("Stop", key=f"stop-{run_id}"):
-                proc.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-                pause_file.unlink(missing_ok=True)
-                st.rerun()
-        state = "running" if proc.poll() is None else f"finished (exit {proc.returncode})"
-        cols[0].markdown(
-            f"`{run_id}` pid {proc.pid}: {state}{' (paused)' if paused else ''}, "
-            f"{replay_acked(run_dir / f'replay-{run_id}.json'):,} rows acknowledged"
-        )
-
-
-def replay_acked(checkpoint: Path) -> int:
-    """Rows the replay has acknowledged, from its checkpoint file (0 before the first)."""
-    try:
-        return int(json.loads(checkpoint.read_text()).get("acked", 0))
-    except (OSError, ValueError, AttributeError):
-        return 0
-
-
 def _rerun_when_data(data: Data) -> None:
     if not data.runs().empty:
         st.rerun(scope="app")
@@ -307,7 +218,7 @@ def main() -> None:
     with tab_replay:
         replay_tab(be)
     with tab_sql:
-        sql_tab(be)
+        sqlbox.sql_tab(be.warehouse)
     with tab_explore:
         if runs.empty:
             st.info(
