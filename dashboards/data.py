@@ -11,7 +11,6 @@ materializes nothing: for experiment files.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import threading
 import time
@@ -181,41 +180,3 @@ def backend(name: str) -> Backend:
         st.error(f"bad dashboard option: {e}")
         st.stop()
     return _backend(s.duckdb_path, s.dashboard_read_only, name)
-
-
-#: a figure with no known value (NULL: not measured, e.g. MB of result-cache hits): never 0
-UNKNOWN = "n/a"
-
-
-def _number(x: Any) -> float | None:
-    """``x`` as a float, None when unknown (None, NaN, pandas NA, not a number)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
-def human_int(n: Any) -> str:
-    v = _number(n)
-    return UNKNOWN if v is None else f"{int(v):,}"
-
-
-def pct(x: Any) -> str:
-    v = _number(x)
-    return UNKNOWN if v is None else f"{v * 100:.2f} %"
-
-
-def ms(x: Any) -> str:
-    v = _number(x)
-    return UNKNOWN if v is None else f"{v:,.0f} ms"
-
-
-def gb(x: Any) -> str:
-    v = _number(x)
-    return UNKNOWN if v is None else f"{v:,.1f} GB"
-
-
-def gb_from_mb(x: Any) -> str:
-    v = _number(x)
-    return gb(None if v is None else v / 1024)

@@ -197,9 +197,6 @@ class Data(ExpertQueries):
         return float(n or 0) / seconds
 
     # --- aggregate dashboard -----------------------------------------------------------
-    def fleet_windows(self, run_id: str) -> pd.DataFrame:
-        return self.df("SELECT * FROM v_fleet_kpi WHERE run_id = ? ORDER BY window_start", [run_id])
-
     def totals(self, f: Filters) -> dict[str, Any]:
         where, params = f.where()
         df = self.df(
@@ -211,19 +208,6 @@ class Data(ExpertQueries):
             params,
         )
         return {str(k): v for k, v in df.iloc[0].items()}
-
-    def type_mix(self, f: Filters) -> pd.DataFrame:
-        where, params = f.where()
-        return self.df(
-            f"SELECT query_type, count(*) AS queries, sum(total_duration_ms) / 1000.0 AS runtime_s "
-            f"FROM fact_query WHERE {where} GROUP BY ALL ORDER BY queries DESC",
-            params,
-        )
-
-    def boards(self, run_id: str) -> pd.DataFrame:
-        return self.df(
-            "SELECT * FROM v_leaderboard_latest WHERE run_id = ? ORDER BY board, rank", [run_id]
-        )
 
     # --- expert dashboard --------------------------------------------------------------
     def options(self, run_id: str) -> dict[str, list[Any]]:

@@ -6,7 +6,6 @@ import duckdb
 from streamlit.testing.v1 import AppTest
 
 from dashboards import units
-from dashboards.data import human_int
 
 from .conftest import AGGREGATE, EXPERT
 
@@ -66,7 +65,7 @@ def test_expert_default_view_and_url(filled_db: str, dash_env) -> None:
     at = AppTest.from_file(EXPERT, default_timeout=60).run()
     assert not at.exception, at.exception
     (n,) = _q(filled_db, "SELECT count(*) FROM fact_query WHERE run_id = 'run-a'")
-    assert _metrics(at)["Queries"] == human_int(n)
+    assert _metrics(at)["Queries"] == units.count(n)
     assert at.query_params["run_id"] == "run-a"
 
 
@@ -83,7 +82,7 @@ def test_expert_drill_down_updates_url_and_numbers(filled_db: str, dash_env) -> 
         "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ?",
         [cluster],
     )
-    assert _metrics(at)["Queries"] == human_int(n)
+    assert _metrics(at)["Queries"] == units.count(n)
     # next level: users of that cluster
     user_pick = next(s for s in at.selectbox if s.key == "drill-cluster-user-pick")
     user = user_pick.options[1]
@@ -92,7 +91,7 @@ def test_expert_drill_down_updates_url_and_numbers(filled_db: str, dash_env) -> 
     assert at.query_params["user"] == str(user)
     (n,) = _q(filled_db, "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ? AND user_id = ?",
               [cluster, int(user)])  # fmt: skip
-    assert _metrics(at)["Queries"] == human_int(n)
+    assert _metrics(at)["Queries"] == units.count(n)
 
 
 def test_expert_url_reproduces_the_view(filled_db: str, dash_env) -> None:
@@ -108,7 +107,7 @@ def test_expert_url_reproduces_the_view(filled_db: str, dash_env) -> None:
     assert not at.exception, at.exception
     (n,) = _q(filled_db, "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ? "
               "AND query_type IN ('select', 'insert')", [cluster])  # fmt: skip
-    assert _metrics(at)["Queries"] == human_int(n)
+    assert _metrics(at)["Queries"] == units.count(n)
     assert next(s for s in at.selectbox if str(s.key).startswith("cluster:")).value == cluster
     assert next(m for m in at.multiselect if m.key == "qtypes").value == ["select", "insert"]
 

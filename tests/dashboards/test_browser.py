@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from common.settings import Settings
-from dashboards.data import human_int
+from dashboards import units
 from producers.synthetic import SyntheticSpec, generate
 from tests.processors.oracle import batch
 
@@ -278,9 +278,9 @@ def test_live_headline_equals_the_rows_sent(live_demo: dict[str, Any], browser: 
     pg = open_page(browser, live_demo["urls"]["expert"], SIZES[0])
     try:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and tile(pg, "Queries") != human_int(want):
+        while time.monotonic() < deadline and tile(pg, "Queries") != units.count(want):
             time.sleep(2.0)
-        assert tile(pg, "Queries") == human_int(want), (tile(pg, "Queries"), want)
+        assert tile(pg, "Queries") == units.count(want), (tile(pg, "Queries"), want)
         # the Replay tab lists the demo's replay (started elsewhere) with rows / total
         total = generate(SyntheticSpec.parse(LIVE_SPEC)).table.num_rows
         pg.get_by_role("tab", name="Replay").click()
@@ -342,10 +342,10 @@ def test_expert_in_browser_with_drill_down(
     page.get_by_role("option", name=cluster, exact=True).click()
     page.wait_for_url(re.compile(r"cluster="), timeout=30_000)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and metric(page, "Queries") != human_int(cn):
+    while time.monotonic() < deadline and metric(page, "Queries") != units.count(cn):
         time.sleep(0.5)
     no_exception(page)
-    assert metric(page, "Queries") == human_int(cn)
+    assert metric(page, "Queries") == units.count(cn)
     page.screenshot(path=str(ARTIFACTS / "expert-1600x1200-finished-cluster.png"), full_page=True)
 
 
@@ -358,9 +358,9 @@ def test_deep_link_reproduces_the_view(servers: dict[str, str], page: Any, repla
     page.goto(f"{servers['expert']}/?run_id={run_id}&cluster={cluster}&qtypes=select")
     page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and metric(page, "Queries") != human_int(cn):
+    while time.monotonic() < deadline and metric(page, "Queries") != units.count(cn):
         time.sleep(0.5)
-    assert metric(page, "Queries") == human_int(cn)
+    assert metric(page, "Queries") == units.count(cn)
     no_exception(page)
 
 

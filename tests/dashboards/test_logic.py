@@ -123,8 +123,8 @@ def test_bad_dashboard_arg_is_one_line_naming_the_flag() -> None:
 def test_a_figure_with_nothing_known_is_na_not_zero() -> None:
     """NULL (not measured) reads n/a, a known zero stays a zero (the aggregate's tiles:
     tests/dashboards/test_aggregate_logic.py)."""
-    from dashboards.data import gb, human_int, ms, pct
+    from dashboards.units import count, data_size, duration, share
 
-    for f in (gb, human_int, ms, pct):
+    for f in (data_size, count, duration, share):
         assert f(None) == f(float("nan")) == f(pd.NA) == "n/a"
-    assert gb(0.0) == "0.0 GB" and pct(0) == "0.00 %"  # a known zero stays a zero
+    assert data_size(0.0) == "0 MB" and share(0) == "0.0 %"  # a known zero stays a zero
