@@ -14,13 +14,18 @@ from streamlit.testing.v1 import AppTest
 from .conftest import EXPERT
 
 
-def open_page(db: str, **params: str) -> AppTest:
-    at = AppTest.from_file(EXPERT, default_timeout=60)
+def open_script(script: str, **params: str) -> AppTest:
+    """Run a page script once with ``params`` as its URL's query; no exception allowed."""
+    at = AppTest.from_file(script, default_timeout=60)
     for k, v in params.items():
         at.query_params[k] = v
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def open_page(db: str, **params: str) -> AppTest:
+    return open_script(EXPERT, **params)
 
 
 def charts(at: AppTest) -> dict[str, list[pd.DataFrame]]:

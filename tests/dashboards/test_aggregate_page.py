@@ -17,6 +17,7 @@ from dashboards.boards_view import BOARDS, EXPERT_URL_ENV
 from dashboards.queries import Filters
 
 from .conftest import AGGREGATE
+from .expert_page import open_script
 
 RUN = "run-a"
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
@@ -37,12 +38,7 @@ def _q(db: str, sql: str, params: list | None = None) -> tuple[Any, ...]:
 
 def _run(db: str, dash_env, **params: str) -> AppTest:
     dash_env(db)
-    at = AppTest.from_file(AGGREGATE, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_script(AGGREGATE, **params)
 
 
 def _tiles(at: AppTest) -> dict[str, Any]:
