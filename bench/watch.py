@@ -1,8 +1,9 @@
 """Watch running processes: their consumer groups' committed offsets and their RSS.
 
-Offsets are read with ``AdminClient.list_consumer_group_offsets`` (one group per request,
-as librdkafka allows), so the chain and its baseline are measured the same way, from the
-outside, without either reporting on itself.
+Offsets are read from the outside with a consumer per group that never joins it
+(``Consumer.committed``: an OffsetFetch), so the chain and its baseline are measured the
+same way, without either reporting on itself. (``AdminClient.list_consumer_group_offsets``
+crashed librdkafka 2.12.1 against Kafka 4.1.1 here: a segfault in its main thread.)
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psutil
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from bench.progress import Sample
-from common.kafka_config import admin_config
+from common.kafka_config import consumer_config
 from common.settings import Settings
 
 
@@ -33,15 +33,31 @@ class Watched:
     cpu_s: dict[str, float] = field(default_factory=dict)
 
 
-def committed(admin: AdminClient, group: str, topic: str, partitions: int) -> int:
-    """Offsets ``group`` has committed on ``topic``, summed over its partitions (a
-    partition without a commit counts 0)."""
-    req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
-    try:
-        res = admin.list_consumer_group_offsets([req], request_timeout=10)[group].result()
-    except Exception:  # the group does not exist yet, or the broker is busy: no progress seen
-        return 0
-    return sum(max(0, tp.offset) for tp in res.topic_partitions or [] if tp.topic == topic)
+class Committed:
+    """Committed offsets of consumer groups, read by a non-member consumer per group."""
+
+    def __init__(self, s: Settings) -> None:
+        self.s = s
+        self._consumers: dict[str, Consumer] = {}
+
+    def __call__(self, group: str, topic: str, partitions: int) -> int:
+        """Offsets ``group`` has committed on ``topic``, summed over its partitions (a
+        partition without a commit counts 0)."""
+        c = self._consumers.get(group)
+        if c is None:
+            # auto commit off (consumer_config): this consumer never commits for the group
+            c = self._consumers[group] = Consumer(consumer_config(self.s, group))
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        try:
+            res = c.committed(tps, timeout=10)
+        except KafkaException:  # the broker is busy: no progress seen this time
+            return 0
+        return sum(max(0, tp.offset) for tp in res if tp.error is None)
+
+    def close(self) -> None:
+        for c in self._consumers.values():
+            c.close()
+        self._consumers.clear()
 
 
 def _tree(procs: Sequence[subprocess.Popen[bytes]]) -> list[psutil.Process]:
@@ -129,7 +145,7 @@ def watch(
     ``every_s`` until every process has exited (and once more after), or ``timeout_s``
     after ``started`` (then the processes are terminated, and a note is up to the caller:
     the exit codes say it). Times are seconds since ``started``."""
-    admin = AdminClient(admin_config(s))
+    committed = Committed(s)
     out = Watched()
     cpu = CpuMeter()
     broker = local_broker()
@@ -139,7 +155,7 @@ def watch(
     def sample() -> None:
         t = time.monotonic() - started
         out.offsets.append(
-            (t, {g: committed(admin, g, topic, s.partitions) for g, topic in inputs.items()})
+            (t, {g: committed(g, topic, s.partitions) for g, topic in inputs.items()})
         )
 
     try:
@@ -161,6 +177,7 @@ def watch(
                 p.kill()
                 p.wait(10)
     sample()
+    committed.close()
     out.codes = [p.returncode for p in procs]
     out.cpu_s = cpu.by_label()
     return out
