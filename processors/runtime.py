@@ -144,7 +144,11 @@ class Windowed:
     the open windows (provisional results)."""
 
     def __init__(
-        self, cache: StateCache, ns: str, spec: WindowSpec, emit: Callable[[str, Emit], None]
+        self,
+        cache: StateCache,
+        ns: str,
+        spec: WindowSpec,
+        emit: Callable[[str, Emit, CachedState], None],
     ) -> None:
         self.cache = cache
         self.ns = ns
@@ -152,9 +156,6 @@ class Windowed:
         self.emit = emit
         self._known: dict[int, set[str]] = {}
         self._generation = -1
-        #: the state of the key whose windows are being emitted (for ``emit`` to keep
-        #: per-key results beside the window log, committed with it)
-        self.emitting: CachedState | None = None
 
     def state(self, key: str) -> CachedState:
         p = self.cache.partition
@@ -179,18 +180,16 @@ class Windowed:
         ts_ms = rec["arrival_us"] // 1000
         st = self.state(cluster)
         accepted, emits = add_row(st, self.spec, rec["run_id"], ts_ms, row, rec["seq"])
-        self.emitting = st
         for e in emits:
-            self.emit(cluster, e)
+            self.emit(cluster, e, st)
         return accepted
 
     def flush(self) -> None:
         for p in store_partitions(self.cache.sdf):
             for key in self.cache.state(self.ns + REGISTRY, p).get("keys") or []:
                 st = self.cache.state(self.ns + key, p)
-                self.emitting = st
                 for e in pending(st, self.spec):
-                    self.emit(key, e)
+                    self.emit(key, e, st)
                 mark_flushed(st)
 
 

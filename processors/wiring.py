@@ -22,7 +22,7 @@ from processors import compile_metrics, health, leaderboard, query_metrics
 from processors.clean import clean_row, dead_letter
 from processors.dedup import seen_or_add
 from processors.flatten import flatten
-from processors.quix_glue import StateCache
+from processors.quix_glue import CachedState, StateCache
 from processors.runtime import MergeStep, Runtime, Windowed
 from processors.windows import window_bounds
 from processors.winlog import Emit, WindowSpec, is_fresh
@@ -126,14 +126,12 @@ def wire_query_metrics(w: Wiring) -> None:
     spec = w.spec(s.window_seconds)
     limits, anomaly = health.Thresholds.from_settings(s), health.Anomaly.from_settings(s)
 
-    def emit_cluster(key: str, e: Emit) -> None:
+    def emit_cluster(key: str, e: Emit, st: CachedState) -> None:
         rec, partial = query_metrics.window_record(
             e.run_id, key, e.start, e.end, e.rows, e.final, limits
         )
         # the trailing windows live in the cluster's window state: committed with it, so a
         # window re-emitted after a restart is scored against the same history
-        st = win.emitting
-        assert st is not None
         hk = HEALTH_HISTORY + e.run_id
         history = st.get(hk) or []
         z, kept = health.score(rec, history, anomaly)
@@ -168,7 +166,7 @@ def wire_compile_metrics(w: Wiring) -> None:
     t_out = s.topic("compile_metrics")
     spec = w.spec(s.window_seconds)
 
-    def emit_window(key: str, e: Emit) -> None:
+    def emit_window(key: str, e: Emit, _: CachedState) -> None:
         rec = compile_metrics.window_record(e.run_id, key, e.start, e.end, e.rows, e.final)
         w.produce(t_out, key, rec, e.start)
 
@@ -200,7 +198,7 @@ def wire_leaderboard(w: Wiring) -> None:
     k = s.leaderboard_k
     spec = w.spec(s.leaderboard_window_seconds)
 
-    def emit_partial(key: str, e: Emit) -> None:
+    def emit_partial(key: str, e: Emit, _: CachedState) -> None:
         partial = leaderboard.cluster_partial(e.rows, k, e.final)
         msg = [e.run_id, e.start, e.end, key, partial, w.rt.sent_internal()]
         w.produce(t_parts, BOARDS_KEY, msg, e.start)
