@@ -117,7 +117,11 @@ def test_sigkill_midstream_then_clean_stop_then_restart(
                 lambda: high_watermarks(s, s.topic("clean")) > mid, 180, "clean to make progress"
             )
             os.kill(clean_pid, signal.SIGKILL)
-            assert parent.wait(400) == 0, err_path.read_text()[-3000:]
+            try:
+                code = parent.wait(400)
+            except subprocess.TimeoutExpired:
+                pytest.fail("`processors all` did not stop:\n" + err_path.read_text()[-6000:])
+            assert code == 0, err_path.read_text()[-3000:]
         finally:
             if parent.poll() is None:
                 os.killpg(parent.pid, signal.SIGKILL)
