@@ -1,11 +1,14 @@
 """Every use of Quix Streams internals, in one place (tests/processors/test_quix_glue.py
 fails clearly when Quix changes one of them), and the stages' write-back state cache.
 
-The cache keeps the Python values a stage reads and writes during one Quix checkpoint and
-hands the changed ones to Quix's state transaction once, just before the checkpoint
-commits: a key changed by every row is serialized (and sent to the changelog) once per
-checkpoint instead of once per row. It lives exactly as long as Quix's checkpoint, so what
-Quix commits or discards (a lost partition, a crash) the cache commits or discards too.
+The cache keeps the Python values a stage reads and writes and hands the changed ones to
+Quix's state transaction once, just before each checkpoint commits: a key changed by every
+row is serialized (and sent to the changelog) once per checkpoint instead of once per row.
+After a commit the cached values equal the store, so they are kept for the next checkpoint
+(no re-read and re-parse of every key per checkpoint); they are dropped whenever the
+assignment changes (what another member or a changelog recovery wrote is read afresh) and
+when the cache grows past :data:`MAX_CACHED_VALUES`. A checkpoint that never commits ends
+the worker (a crash, or :class:`AssignmentLost`), so nothing uncommitted outlives it.
 """
 
 from __future__ import annotations
@@ -111,20 +114,28 @@ def store_partitions(sdf: StreamingDataFrame) -> list[int]:
     return sorted(assigned_partitions(sdf))
 
 
+#: cached values kept across checkpoints at most (all of them clean after a commit)
+MAX_CACHED_VALUES = 200_000
+
+
 class CachedState:
-    """One key prefix of a partition's state for one checkpoint: reads once, writes back
-    at :meth:`flush`. Values are the caller's objects: mutate, then ``set`` to keep."""
+    """One key prefix of a partition's state: reads a key once, writes back at
+    :meth:`flush`. Values are the caller's objects: mutate, then ``set`` to keep."""
 
-    __slots__ = ("_dirty", "_state", "_values")
+    __slots__ = ("_bind", "_dirty", "_state", "_values")
 
-    def __init__(self, state: Any) -> None:
-        self._state = state
+    def __init__(self, bind: Callable[[], Any]) -> None:
+        #: the prefix's state in the current checkpoint's transaction (bound when needed)
+        self._bind = bind
+        self._state: Any = None
         self._values: dict[Any, Any] = {}
         self._dirty: set[Any] = set()
 
     def get(self, key: Any, default: Any = None) -> Any:
         v = self._values.get(key, _MISSING)
         if v is _MISSING:
+            if self._state is None:
+                self._state = self._bind()
             v = self._state.get(key, _DELETED)
             self._values[key] = v
         return default if v is _DELETED else v
@@ -138,47 +149,103 @@ class CachedState:
         self._dirty.add(key)
 
     def flush(self) -> None:
+        if self._dirty and self._state is None:
+            self._state = self._bind()
         for key in self._dirty:
             v = self._values[key]
             if v is _DELETED:
                 self._state.delete(key)
+                del self._values[key]
             else:
                 self._state.set(key, v)
         self._dirty.clear()
 
+    def unbind(self) -> None:
+        """The checkpoint ended: the next read or write binds the next one's transaction."""
+        self._state = None
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
 
 class StateCache:
-    """The cached states of one dataframe's store, per (partition, prefix), for the
-    current checkpoint; :meth:`flush` must run before it commits (:func:`before_commit`)."""
+    """The cached states of one dataframe's store, per (partition, prefix); :meth:`flush`
+    must run before every checkpoint commits (:func:`before_commit`)."""
 
-    def __init__(self, sdf: StreamingDataFrame) -> None:
+    def __init__(self, app: Application, sdf: StreamingDataFrame) -> None:
         self.sdf = sdf
         self._checkpoint: Any = None
         self._states: dict[tuple[int, str], CachedState] = {}
         #: counts checkpoints seen: what others keep per checkpoint is stale once it moves
         self.generation = 0
+        #: counts the times the cached values were dropped: what others derived from them
+        #: (e.g. a key registry's contents) must be read again once it moves
+        self.epoch = 0
         #: the partition of the message being processed, when the caller knows it
         self.partition: int | None = None
+        on_assignment_change(app, self.drop)
+
+    def drop(self) -> None:
+        """Forget the cached values, except an assigned partition's writes not flushed yet
+        (an assignment that added partitions keeps the others' open checkpoint going)."""
+        live = assigned_partitions(self.sdf)
+        self._states = {k: st for k, st in self._states.items() if st.dirty and k[0] in live}
+        self.epoch += 1
+
+    def _next_checkpoint(self, checkpoint: Any) -> None:
+        self._checkpoint = checkpoint
+        self.generation += 1
+        for st in self._states.values():
+            st.unbind()
 
     def state(self, prefix: str, partition: int | None = None) -> CachedState:
         checkpoint = self.sdf.processing_context.checkpoint
-        if checkpoint is not self._checkpoint:  # a new checkpoint: what was cached is gone
-            self._checkpoint, self._states = checkpoint, {}
-            self.generation += 1
+        if checkpoint is not self._checkpoint:
+            self._next_checkpoint(checkpoint)
         p = partition if partition is not None else self.partition
         if p is None:
             p = message_context().partition
         st = self._states.get((p, prefix))
         if st is None:
-            tx = checkpoint.get_store_transaction(stream_id=self.sdf.stream_id, partition=p)
-            st = self._states[(p, prefix)] = CachedState(tx.as_state(prefix=prefix))
+            st = self._states[(p, prefix)] = CachedState(self._binder(p, prefix))
         return st
 
+    def _binder(self, p: int, prefix: str) -> Callable[[], Any]:
+        def bind() -> Any:
+            cp = self.sdf.processing_context.checkpoint
+            tx = cp.get_store_transaction(stream_id=self.sdf.stream_id, partition=p)
+            return tx.as_state(prefix=prefix)
+
+        return bind
+
     def flush(self) -> None:
-        if self._checkpoint is not self.sdf.processing_context.checkpoint:
-            self._states = {}
+        checkpoint = self.sdf.processing_context.checkpoint
+        if checkpoint is not self._checkpoint:  # nothing was read or written in this one
+            self._next_checkpoint(checkpoint)
             return
         live = assigned_partitions(self.sdf)  # a lost partition's writes die with it
-        for (p, _), st in self._states.items():
-            if p in live:
-                st.flush()
+        self._states = {k: st for k, st in self._states.items() if k[0] in live}
+        for st in self._states.values():
+            st.flush()
+        if sum(len(st) for st in self._states.values()) > MAX_CACHED_VALUES:
+            self.drop()
+
+
+def on_assignment_change(app: Application, callback: Callable[[], None]) -> None:
+    """Call ``callback`` after every partition assignment, revoke (after its commit) and
+    loss of this application's consumer."""
+    for name in ("_on_assign", "_on_revoke", "_on_lost"):
+        original = getattr(app, name)
+
+        def wrapped(consumer: Any, partitions: list[Any], _original: Any = original) -> None:
+            try:
+                _original(consumer, partitions)
+            finally:
+                if partitions:
+                    callback()
+
+        setattr(app, name, wrapped)

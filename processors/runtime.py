@@ -155,14 +155,14 @@ class Windowed:
         self.spec = spec
         self.emit = emit
         self._known: dict[int, set[str]] = {}
-        self._generation = -1
+        self._epoch = -1
 
     def state(self, key: str) -> CachedState:
         p = self.cache.partition
         if p is None:
             p = message_context().partition
-        if self._generation != self.cache.generation:  # registry writes not committed yet
-            self._known, self._generation = {}, self.cache.generation
+        if self._epoch != self.cache.epoch:  # the cached registries were dropped
+            self._known, self._epoch = {}, self.cache.epoch
         keys = self._known.get(p)
         if keys is None or key not in keys:
             reg = self.cache.state(self.ns + REGISTRY, p)
@@ -214,7 +214,7 @@ class MergeStep:
         self.keep_s = keep_s
         sdf = app.dataframe(topic)
         sdf.register_store()
-        self.cache = StateCache(sdf)
+        self.cache = StateCache(app, sdf)
         self._changed: dict[tuple[int, str], dict[str, tuple[str, int, int]]] = {}
         self._generation = -1
         sdf.update(self.on_partial, metadata=True)

@@ -200,7 +200,7 @@ def _app(settings: Settings, name: str) -> Application:
         auto_offset_reset="earliest",
         consumer_extra_config=quix_extra_consumer_config(settings),
         producer_extra_config=producer_config,
-        commit_interval=2.0,
+        commit_interval=settings.commit_interval_seconds,
         loglevel="WARNING",
     )
 
@@ -250,7 +250,7 @@ def build_worker(
     # values parsed here, once per message for every stage of the worker
     sdf = app.dataframe(app.topic(source, key_deserializer="str", value_deserializer="bytes"))
     sdf.register_store()
-    w = Wiring(app, rt, settings, sdf, StateCache(sdf), fast_produce(app))
+    w = Wiring(app, rt, settings, sdf, StateCache(app, sdf), fast_produce(app))
     for st in stages:
         WIRE[st](w)
     on_message = _dispatch(rt, w.cache, w.handlers, raw_input=_INPUTS[stages[0]] == "raw")
