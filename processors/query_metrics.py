@@ -150,8 +150,8 @@ def fleet_record(
     out["clusters"] = len(ps)
     for name in _LAT:
         merged = sketch.merge(p["sketch"][name] for p in ps)
-        for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-            out[f"{name}_{label}"] = sketch.quantile(merged, q)
+        qs = sketch.quantiles(merged, (0.5, 0.95, 0.99))
+        out[f"{name}_p50"], out[f"{name}_p95"], out[f"{name}_p99"] = qs
     # partials from before health counters existed count as none (metrics None)
     hs = [p.get("health") or [0] * len(health.COUNTERS) for p in ps]
     summed = [_sum([h[i] for h in hs]) for i in range(len(health.COUNTERS))]

@@ -43,15 +43,29 @@ def merge(sketches: Iterable[Sketch]) -> Sketch:
 
 
 def quantile(s: Sketch, q: float) -> float | None:
+    return quantiles(s, (q,))[0]
+
+
+def quantiles(s: Sketch, qs: tuple[float, ...]) -> list[float | None]:
+    """:func:`quantile` of each of ``qs`` (ascending), in one pass over the sorted buckets."""
     n = sum(s.values())
     if n == 0:
-        return None
-    rank = math.floor(q * (n - 1))
+        return [None] * len(qs)
+    ranks = [math.floor(q * (n - 1)) for q in qs]
+    out: list[float | None] = []
     seen = s.get("z", 0)
-    if rank < seen:
-        return 0.0
-    for b in sorted(int(k) for k in s if k != "z"):
-        seen += s[str(b)]
-        if rank < seen:
-            return 2 * _GAMMA**b / (_GAMMA + 1)
-    raise AssertionError("unreachable")  # pragma: no cover
+    i = 0
+    while i < len(ranks) and ranks[i] < seen:
+        out.append(0.0)
+        i += 1
+    if i < len(ranks):
+        for b in sorted(int(k) for k in s if k != "z"):
+            seen += s[str(b)]
+            while i < len(ranks) and ranks[i] < seen:
+                out.append(2 * _GAMMA**b / (_GAMMA + 1))
+                i += 1
+            if i == len(ranks):
+                break
+    if i < len(ranks):
+        raise AssertionError("unreachable")  # pragma: no cover
+    return out

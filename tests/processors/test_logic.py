@@ -198,3 +198,19 @@ def test_window_and_fleet_records_do_not_depend_on_arrival_order(
     assert a == b
     exact = math.fsum(mb for c in clusters for _, mb in c)
     assert math.isclose(a["mbytes_scanned_sum"], exact, rel_tol=1e-12, abs_tol=1e-9)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**8), max_size=200))
+def test_sketch_quantiles_in_one_pass_equal_the_bucket_of_each_rank(values: list[int]) -> None:
+    s = sketch.build(values)
+    qs = (0.0, 0.5, 0.95, 0.99, 1.0)
+    got = sketch.quantiles(s, qs)
+    if not values:
+        assert got == [None] * len(qs)
+        return
+    ordered = sorted(values)
+    for q, g in zip(qs, got, strict=True):
+        v = ordered[math.floor(q * (len(ordered) - 1))]
+        b = sketch.bucket(v)
+        want = 0.0 if b == "z" else 2 * sketch._GAMMA ** int(b) / (sketch._GAMMA + 1)
+        assert g == want
