@@ -23,7 +23,8 @@ from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
 
-#: the chain's commit interval (processors.stages._app), so both commit as often
+#: more often than the chain (COMMIT_INTERVAL_SECONDS): the baseline's run lasts seconds,
+#: and its sustained rate needs a few commits to measure a slope by
 COMMIT_EVERY_S = 2.0
 
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=COMMIT_EVERY_S,
         metavar="SECONDS",
-        help=f"flush and commit every SECONDS (default {COMMIT_EVERY_S:g}, as the chain)",
+        help=f"flush and commit every SECONDS (default {COMMIT_EVERY_S:g})",
     )
     Settings.add_arguments(ap, only=["kafka"])
     args = ap.parse_args(argv)

@@ -101,10 +101,10 @@ def admin_config(s: Settings, bootstrap: str | None = None) -> dict[str, Any]:
 
 #: a caught-up stage's fetch waits for this much data or STAGE_FETCH_WAIT_MS: fewer,
 #: fuller fetch requests for the broker to serve (docs/processors.md, "Performance")
-STAGE_FETCH_MIN_BYTES = 256 * 1024
-STAGE_FETCH_WAIT_MS = 100
+STAGE_FETCH_MIN_BYTES = 1024 * 1024
+STAGE_FETCH_WAIT_MS = 500
 #: the stages' producers batch for this long (the broker serves fewer produce requests)
-STAGE_LINGER_MS = 20
+STAGE_LINGER_MS = 100
 
 
 def quix_extra_consumer_config(s: Settings) -> dict[str, Any]:
@@ -116,9 +116,9 @@ def quix_extra_consumer_config(s: Settings) -> dict[str, Any]:
     return conf
 
 
-#: a stage's transaction spans one checkpoint (2 s of work) and its flush: the margin over
-#: the flush's own limit, message.timeout.ms
-EOS_TRANSACTION_MARGIN_MS = 5000
+#: a stage's transaction spans one checkpoint (COMMIT_INTERVAL_SECONDS of work) and its
+#: flush (message.timeout.ms at most): the margin over the two
+EOS_TRANSACTION_MARGIN_MS = 3000
 
 
 def eos_transaction_timeout_ms(s: Settings) -> int:
@@ -126,7 +126,8 @@ def eos_transaction_timeout_ms(s: Settings) -> int:
     below message.timeout.ms (its default, 60 s, is below the 90 s that experiments and
     benchmarks use); no longer than needed, as a killed stage's open transaction holds back
     every read_committed reader of its outputs until the broker aborts it at this timeout."""
-    return s.message_timeout_ms + EOS_TRANSACTION_MARGIN_MS
+    checkpoint_ms = round(s.commit_interval_seconds * 1000)
+    return s.message_timeout_ms + checkpoint_ms + EOS_TRANSACTION_MARGIN_MS
 
 
 def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]:

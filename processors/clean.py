@@ -79,6 +79,8 @@ _INF = math.inf
 
 def parse_int(v: Any, field: str, *, required: bool = True) -> int | None:
     t = type(v)  # fast paths for the common cases; bool is not int here
+    if v is None and not required:
+        return None
     if t is int:
         return v
     if t is float and v.is_integer():
@@ -261,6 +263,8 @@ def parse_query_type(v: Any, field: str = "query_type") -> str:
 
 
 def _opt_int(v: Any, field: str) -> int | None:
+    if v is None:  # most optional ints of a row
+        return None
     return parse_int(v, field, required=False)
 
 

@@ -181,8 +181,11 @@ def test_exactly_once_survives_sigkill_of_every_stage(
             f"exactly-once needs Apache Kafka, the session's broker is {chain_settings.broker_kind}"
         )
     # a killed stage's open transaction holds back read_committed readers until the broker
-    # aborts it (transaction.timeout.ms = this + 5 s): short, so the test stays short
-    s = chain_settings.with_(processing_guarantee="exactly-once", message_timeout_ms=15_000)
+    # aborts it (transaction.timeout.ms = this + a checkpoint + 3 s): short, so the test stays short
+    # checkpoints every second: each kill lands after a commit with work left to do
+    s = chain_settings.with_(
+        processing_guarantee="exactly-once", message_timeout_ms=15_000, commit_interval_seconds=1.0
+    )
     run_id = "eos-" + uuid.uuid4().hex[:6]
     summary = replay(EOS_SPEC, s, run_id=run_id, progress=False)
 
