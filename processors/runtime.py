@@ -29,6 +29,8 @@ log = logging.getLogger("processors")
 IDLE_FLUSH_S = 2.0
 #: seconds between progress lines in the log
 REPORT_EVERY_S = 10.0
+#: an idle worker without partitions says so this often (a group that never assigns)
+UNASSIGNED_WARN_S = 30.0
 #: state prefix (after the stage's namespace) holding the keys of a partition with windows
 REGISTRY = "__keys__"
 #: merge state: window id -> wall time of its last partial; "p:<window id>" its partials
@@ -62,6 +64,9 @@ class Runtime:
     #: ... and also every ``current_every`` seconds while data flows (running boards)
     running_flushers: list[Callable[[], None]] = field(default_factory=list)
     current_every: float = 10.0
+    #: since when an idle worker has waited for the group to give it partitions
+    unassigned_since: float | None = None
+    unassigned_warned: float = 0.0
 
     def sent_internal(self) -> str:
         self.internal_out += 1
@@ -105,9 +110,19 @@ class Runtime:
 
     def _unassigned(self, now: float) -> bool:
         """Not idle while the group has not given this member partitions: restart the
-        idle clock then."""
+        idle clock then (and say so when that lasts, so a stuck group shows in the log)."""
         if has_assignment(self.app):
+            self.unassigned_since, self.unassigned_warned = None, 0.0
             return False
+        if self.unassigned_since is None:
+            self.unassigned_since = now
+        elif now - self.unassigned_since >= self.unassigned_warned + UNASSIGNED_WARN_S:
+            self.unassigned_warned += UNASSIGNED_WARN_S
+            log.warning(
+                "%s: idle, but the consumer group has given it no partitions for %.0f s",
+                self.name,
+                now - self.unassigned_since,
+            )
         self.last_row = now
         return True
 
