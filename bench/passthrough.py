@@ -93,31 +93,31 @@ def passthrough(
 
 
 def start_topology(
-    s: Settings, prefix: str, until_idle: float, log_dir: Path
+    s: Settings, prefix: str, until_idle: float, log_dir: Path, tag: str = ""
 ) -> tuple[list[subprocess.Popen[bytes]], dict[str, str]]:
     """Start one worker per worker of ``python -m processors all`` on ``prefix``'s RAW
     topic: the ``clean`` worker RAW -> ``<prefix>PASS.clean``, the one reading CLEAN_DATA
     ``<prefix>PASS.clean`` -> ``<prefix>PASS.<stage>`` for each of its stages. Returns the
     processes and each worker's group -> the topic it reads (topics created with the
-    chain's partitions)."""
+    chain's partitions). ``tag`` names a round: its groups and topics are its own."""
     # imported here: a worker process must not pay for Quix Streams, which it does not use
     from processors.stages import all_workers, input_topic, worker_id
 
     ts = s.with_(topic_prefix=prefix)
-    clean_out = f"{prefix}PASS.clean"
+    clean_out = f"{prefix}PASS{tag}.clean"
     routes: dict[str, tuple[str, list[str]]] = {}
     for stages in all_workers(ts):
         src = ts.topic("raw") if input_topic(stages[0]) == "raw" else clean_out
-        outs = [clean_out if st == "clean" else f"{prefix}PASS.{st}" for st in stages]
+        outs = [clean_out if st == "clean" else f"{prefix}PASS{tag}.{st}" for st in stages]
         routes[worker_id(stages)] = (src, outs)
     ensure_topics(ts, sorted({t for _, outs in routes.values() for t in outs}))
     log_dir.mkdir(parents=True, exist_ok=True)
     procs, inputs = [], {}
     for name, (src, outs) in routes.items():
-        group = f"{ts.group(name)}.passthrough"
+        group = f"{ts.group(name)}.passthrough{tag}"
         cmd = [sys.executable, "-m", "bench.passthrough", "--input", src, "--output", *outs,
                "--group", group, "--until-idle", str(until_idle)]  # fmt: skip
-        with open(log_dir / f"passthrough-{name}.log", "wb") as log:
+        with open(log_dir / f"passthrough{tag}-{name}.log", "wb") as log:
             procs.append(
                 subprocess.Popen(cmd, env=ts.to_env(), stdout=subprocess.DEVNULL, stderr=log)
             )
