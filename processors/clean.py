@@ -79,8 +79,6 @@ _INF = math.inf
 
 def parse_int(v: Any, field: str, *, required: bool = True) -> int | None:
     t = type(v)  # fast paths for the common cases; bool is not int here
-    if v is None and not required:
-        return None
     if t is int:
         return v
     if t is float and v.is_integer():
