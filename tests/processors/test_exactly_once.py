@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -49,11 +50,13 @@ from processors.stages import (
 )
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
-from producers.replay import replay
+from producers.replay import ReplaySummary, replay
 from tests.processors.kafka_io import read_topic
 from tests.processors.oracle import check_chain
 
 EOS_SPEC = "synthetic:rows=12000,seed=13,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
+#: rows/s of the paced replay: 12 k rows over 30 s, longer than both kills and a restart take
+EOS_RATE = 400.0
 
 
 def identity(topic: str, v: dict[str, Any]) -> tuple[tuple[Any, ...], bool] | None:
@@ -151,6 +154,20 @@ def committed(s: Settings, worker: str) -> int:
     return sum(max(0, tp.offset) for tp in tps)
 
 
+def raw_end(s: Settings) -> int:
+    """Messages in RAW_DATA so far, summed over its partitions (0 before the topic exists)."""
+    topic = s.topic("raw")
+    c = Consumer(consumer_config(s, "unused-assign-only"))
+    try:
+        md = c.list_topics(topic, timeout=10)
+        parts = md.topics[topic].partitions if topic in md.topics else {}
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
+    except KafkaException:
+        return 0
+    finally:
+        c.close()
+
+
 def stage_pid(sup: subprocess.Popen[bytes], stage: str) -> int | None:
     """PID of the supervisor's child running worker ``stage`` (from its command line)."""
     with contextlib.suppress(psutil.Error):
@@ -187,7 +204,17 @@ def test_exactly_once_survives_sigkill_of_every_stage(
         processing_guarantee="exactly-once", message_timeout_ms=15_000, commit_interval_seconds=1.0
     )
     run_id = "eos-" + uuid.uuid4().hex[:6]
-    summary = replay(EOS_SPEC, s, run_id=run_id, progress=False)
+    # the replay runs paced beside the chain, so every stage still has input arriving when
+    # it is killed: its open transaction holds output, which the kill leaves aborted
+    replayed: list[ReplaySummary] = []
+    replayer = threading.Thread(
+        target=lambda: replayed.append(
+            replay(EOS_SPEC, s, run_id=run_id, progress=False, rate=EOS_RATE)
+        ),
+        daemon=True,
+    )
+    replayer.start()
+    wait_for(lambda: raw_end(s) > 0, 60, "the replay's first rows")
 
     def progress(stage: str) -> int:
         return committed(s, stage)
@@ -204,13 +231,15 @@ def test_exactly_once_survives_sigkill_of_every_stage(
         for stage in WORKERS:
             killed = f"stage {stage} exited with code -9"
             while killed not in log_path.read_text():
-                # mid-run: it has committed progress; that it had work left is checked below
+                # mid-run: it has committed progress since it (re)started, input still arrives
+                before = progress(stage)
                 pid = wait_for(
-                    partial(lambda st: progress(st) > 0 and stage_pid(sup, st), stage),
+                    partial(lambda st, b: progress(st) > b and stage_pid(sup, st), stage, before),
                     180,
                     f"{stage} to commit progress",
                 )
                 at_kill[stage] = progress(stage)
+                assert replayer.is_alive(), f"the replay ended before {stage}'s SIGKILL"
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 # the supervisor restarts it (or saw it exit on its own just before)
@@ -224,6 +253,9 @@ def test_exactly_once_survives_sigkill_of_every_stage(
             os.killpg(sup.pid, signal.SIGKILL)
             sup.wait(30)
     elapsed = time.monotonic() - started
+    replayer.join(60)
+    assert replayed, "the replay did not finish"
+    summary = replayed[0]
     for stage in WORKERS:
         assert progress(stage) > at_kill[stage], f"{stage} had finished before its SIGKILL"
 
