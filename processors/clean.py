@@ -84,8 +84,10 @@ def parse_int(v: Any, field: str, *, required: bool = True) -> int | None:
     if t is float and v.is_integer():
         return int(v)
     if t is str:
+        # text from CSV and Excel sources: "34", and "34.0" for the counts the real files
+        # store as floats (tried first: a failed int() costs a raised exception)
         try:
-            return int(v)  # the replay sends values as text: "34" (not "34.0") is the rule
+            return int(v[:-2]) if v[-2:] == ".0" else int(v)
         except ValueError:
             pass
     if _missing(v):
@@ -180,6 +182,28 @@ def parse_bool(v: Any, field: str) -> bool:
     raise RowError(field, "invalid_boolean", f"{v!r} is not a boolean")
 
 
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+
+
+def parse_timestamp(v: Any, field: str = "arrival_timestamp") -> tuple[int, str]:
+    """(epoch microseconds, the CLEAN_DATA text) of a zone-less timestamp read as UTC."""
+    if type(v) is str and len(v) == 26 and v[10] in " T" and v[19] == ".":
+        # the files' own form ``YYYY-MM-DD HH:MM:SS.ffffff``: its text is already canonical
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            dt = None
+        if dt is not None and dt.tzinfo is None and v[4] == "-" and v[7] == "-":
+            us = (
+                ((dt.toordinal() - _EPOCH_ORDINAL) * 86400 + dt.hour * 3600 + dt.minute * 60)
+                + dt.second
+            ) * 10**6 + dt.microsecond
+            if MIN_PLAUSIBLE_US <= us < MAX_PLAUSIBLE_US:
+                return us, v if v[10] == "T" else f"{v[:10]}T{v[11:]}"
+    us = parse_timestamp_us(v, field)
+    return us, format_timestamp_us(us)
+
+
 def parse_timestamp_us(v: Any, field: str = "arrival_timestamp") -> int:
     """Epoch microseconds of a zone-less timestamp read as UTC."""
     if v is None:
@@ -224,6 +248,8 @@ def parse_table_ids(v: Any, field: str) -> list[int] | None:
         return None
     if type(v) is list and all(type(i) is int and i >= 0 for i in v):
         return v
+    if type(v) is str and v.isdecimal():  # one table, the most common list
+        return [int(v)]
     if isinstance(v, list):
         items: list[Any] = v
     elif isinstance(v, str):
@@ -353,7 +379,7 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     query_id = parse_int(raw.get("query_id"), "query_id")
     user_id = _opt_int(raw.get("user_id"), "user_id")
     database_id = _opt_int(raw.get("database_id"), "database_id")
-    arrival_us = parse_timestamp_us(raw.get("arrival_timestamp"))
+    arrival_us, arrival_text = parse_timestamp(raw.get("arrival_timestamp"))
     compile_ms = parse_duration(raw.get("compile_duration_ms"), "compile_duration_ms")
     queue_ms = parse_duration(raw.get("queue_duration_ms"), "queue_duration_ms")
     exec_ms = parse_duration(raw.get("execution_duration_ms"), "execution_duration_ms")
@@ -375,7 +401,7 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         "database_id": database_id,
         "query_id": query_id,
         "cluster_size": cluster_size,
-        "arrival_timestamp": format_timestamp_us(arrival_us),
+        "arrival_timestamp": arrival_text,
         "arrival_us": arrival_us,
         "compile_duration_ms": compile_ms,
         "queue_duration_ms": queue_ms,
