@@ -24,7 +24,7 @@ from bench.report import console, metric
 from bench.watch import Watched, watch
 from common.settings import Settings
 from common.topics import ensure_topics
-from processors.stages import all_workers, input_topic, worker_id, worker_name
+from processors.stages import all_workers, worker_id, worker_name, worker_source
 
 #: seconds without input after which the chain's stages and the workers stop
 IDLE_S = 5.0
@@ -58,7 +58,7 @@ def run_chain(
             [sys.executable, "-m", "processors", "all", "--until-idle", str(IDLE_S)],
             env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=log,
         )  # fmt: skip
-    inputs = {cs.group(worker_id(w)): cs.topic(input_topic(w[0])) for w in all_workers(cs)}
+    inputs = {cs.group(worker_id(w)): cs.topic(worker_source(w)) for w in all_workers(cs)}
     w = watch(cs, [proc], inputs, started, timeout_s)
     if w.codes != [0]:
         err = log_path.read_bytes().decode(errors="replace")[-400:]

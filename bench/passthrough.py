@@ -96,18 +96,19 @@ def start_topology(
     s: Settings, prefix: str, until_idle: float, log_dir: Path, tag: str = ""
 ) -> tuple[list[subprocess.Popen[bytes]], dict[str, str]]:
     """Start one worker per worker of ``python -m processors all`` on ``prefix``'s RAW
-    topic: the ``clean`` worker RAW -> ``<prefix>PASS.clean``, the one reading CLEAN_DATA
+    topic: the worker reading RAW copies it to ``<prefix>PASS.clean`` and to
+    ``<prefix>PASS.<stage>`` for each other stage of it, the one reading CLEAN_DATA
     ``<prefix>PASS.clean`` -> ``<prefix>PASS.<stage>`` for each of its stages. Returns the
     processes and each worker's group -> the topic it reads (topics created with the
     chain's partitions). ``tag`` names a round: its groups and topics are its own."""
     # imported here: a worker process must not pay for Quix Streams, which it does not use
-    from processors.stages import all_workers, input_topic, worker_id
+    from processors.stages import all_workers, worker_id, worker_source
 
     ts = s.with_(topic_prefix=prefix)
     clean_out = f"{prefix}PASS{tag}.clean"
     routes: dict[str, tuple[str, list[str]]] = {}
     for stages in all_workers(ts):
-        src = ts.topic("raw") if input_topic(stages[0]) == "raw" else clean_out
+        src = ts.topic("raw") if worker_source(stages) == "raw" else clean_out
         outs = [clean_out if st == "clean" else f"{prefix}PASS{tag}.{st}" for st in stages]
         routes[worker_id(stages)] = (src, outs)
     ensure_topics(ts, sorted({t for _, outs in routes.values() for t in outs}))

@@ -1,8 +1,8 @@
 """``python -m processors WORKER... | all [--until-idle SECONDS] [settings flags]``.
 
-A worker is a stage or stages reading the same topic joined by ``+``
-(``query_metrics+flatten``); ``all`` is ``clean`` and
-``query_metrics+compile_metrics+leaderboard+flatten``. One worker runs in this process;
+A worker is a stage or stages joined by ``+`` that read the same topic or the output of
+another of them (``query_metrics+flatten``, ``clean+flatten``); ``all`` is
+``clean+flatten`` and ``query_metrics+compile_metrics+leaderboard``. One worker runs in this process;
 several run as one child process each (each its own consumer group). Ctrl-C / SIGTERM
 stops every child (by PID) after its checkpoint.
 """
@@ -23,11 +23,11 @@ from processors.stages import (
     ALL_WORKERS,
     STAGES,
     all_workers,
-    input_topic,
     output_topics,
     parse_worker,
     run_worker,
     worker_name,
+    worker_source,
 )
 
 
@@ -66,7 +66,7 @@ def restart_allowed(failures: list[float], now: float) -> bool:
 
 def upstream_of(worker: str, workers: list[str]) -> list[str]:
     """The workers among ``workers`` that write the topic ``worker`` reads."""
-    source = input_topic(parse_worker(worker)[0])
+    source = worker_source(parse_worker(worker))
     return [u for u in workers if any(source in output_topics(s) for s in parse_worker(u))]
 
 
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m processors",
         description="Run stream processor stages: " + ", ".join(STAGES) + ". A worker is a "
-        "stage, or stages reading the same topic joined by + (one process, one consumer "
-        "group, each message read once); all = "
+        "stage, or stages joined by + that read the same topic or another's output (one "
+        "process, one consumer group, each message read once); all = "
         + " and ".join(worker_name(w) for w in ALL_WORKERS)
         + ". One worker runs in this process; several run as one child process each. "
         "Ctrl-C / SIGTERM stops them after a checkpoint.",

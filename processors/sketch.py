@@ -26,10 +26,20 @@ def bucket(x: float) -> str:
     return str(math.ceil(math.log(x) / _LOG_GAMMA))
 
 
+#: bucket of each value seen (latencies are whole ms, most of them repeat), bounded
+_BUCKETS: dict[float, str] = {}
+_MAX_BUCKETS = 100_000
+
+
 def build(values: Iterable[float]) -> Sketch:
     out: Sketch = {}
+    memo = _BUCKETS
     for x in values:
-        b = bucket(x)
+        b = memo.get(x)
+        if b is None:
+            b = bucket(x)
+            if len(memo) < _MAX_BUCKETS:
+                memo[x] = b
         out[b] = out.get(b, 0) + 1
     return out
 

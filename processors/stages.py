@@ -3,11 +3,12 @@
 A worker runs one stage, or several stages that read the same input topic, in one process:
 one consumer group (``settings.group(worker_name(stages))``), one read and parse of each
 input message, one state store (RocksDB + changelog topic) under
-``state_path(settings, worker name)``. Outputs go through the application's producer, so
-they are flushed before the offsets are committed (at-least-once, or exactly-once with
-transactions when selected). ``all`` runs :data:`ALL_WORKERS`: ``clean``, and the four
-stages that read CLEAN_DATA together. What a stage does per message is in
-:mod:`processors.wiring`.
+``state_path(settings, worker name)``. A stage reading another's output in the same worker
+(``clean+flatten``) is fed that stage's records in the process, never reading them back.
+Outputs go through the application's producer, so they are flushed before the offsets are
+committed (at-least-once, or exactly-once with transactions when selected). ``all`` runs
+:data:`ALL_WORKERS`: ``clean+flatten`` and ``query_metrics+compile_metrics+leaderboard``.
+What a stage does per message is in :mod:`processors.wiring`.
 
 Windows are closed by event time per key (see ``processors.windows``). A periodic task of
 the run loop emits the still-open windows (``final: false`` / variant ``current``) once
@@ -65,10 +66,11 @@ _INPUTS: dict[str, str] = {
     "flatten": "clean",
 }
 
-#: what ``all`` runs: one worker per input topic
+#: what ``all`` runs: two workers of about equal CPU per row, so that two cores both work
+#: (docs/processors.md, "Topology"); flatten is fed clean's records in the process
 ALL_WORKERS: tuple[tuple[str, ...], ...] = (
-    ("clean",),
-    ("query_metrics", "compile_metrics", "leaderboard", "flatten"),
+    ("clean", "flatten"),
+    ("query_metrics", "compile_metrics", "leaderboard"),
 )
 #: what ``all`` runs on Tansu: a process per stage, the topology its tests prove (a fused
 #: worker's new group never got partitions there in the fault test; the broker, not the
@@ -166,14 +168,30 @@ def worker_id(stages: tuple[str, ...] | list[str]) -> str:
     return "-".join(stages)
 
 
+def fed_in_process(stage: str, stages: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``stage`` reads the output of another stage of its worker: it is then fed
+    that stage's records in the process instead of reading them back from the topic."""
+    return any(_INPUTS[stage] in _OUTPUTS[o] for o in stages if o != stage)
+
+
+def worker_source(stages: tuple[str, ...] | list[str]) -> str:
+    """Logical name of the one topic a worker reads."""
+    return next(_INPUTS[st] for st in stages if not fed_in_process(st, stages))
+
+
 def parse_worker(name: str) -> tuple[str, ...]:
-    """``stage`` or ``stage+stage+...`` (stages reading the same input) -> the stages."""
+    """``stage`` or ``stage+stage+...`` -> the stages. The stages of a worker read the same
+    topic, or the output of another of them (``clean+flatten``: flatten is fed clean's
+    records in the process)."""
     stages = tuple(dict.fromkeys(name.split("+")))
     for st in stages:
         if st not in STAGES:
             raise ValueError(f"unknown stage {st!r}: expected one of {', '.join(STAGES)}")
-    if len({_INPUTS[st] for st in stages}) != 1:
-        raise ValueError(f"{name}: stages of one worker must read the same topic")
+    if len({_INPUTS[st] for st in stages if not fed_in_process(st, stages)}) != 1:
+        raise ValueError(
+            f"{name}: stages of one worker must read the same topic (or the output of "
+            "another stage of the worker)"
+        )
     return stages
 
 
@@ -240,7 +258,7 @@ def build_worker(
     cluster_id = broker_cluster_id(settings)
     settings = with_broker_kind(settings, cluster_id)
     check_state_broker(settings, name, cluster_id)
-    source = settings.topic(_INPUTS[stages[0]])
+    source = settings.topic(worker_source(stages))
     names = [source]
     for st in stages:
         names += [settings.topic(n) for n in output_topics(st)] + internal_topics(settings, st)
@@ -252,8 +270,12 @@ def build_worker(
     sdf.register_store()
     w = Wiring(app, rt, settings, sdf, StateCache(app, sdf), fast_produce(app))
     for st in stages:
+        wired = len(w.handlers)
         WIRE[st](w)
-    on_message = _dispatch(rt, w.cache, w.handlers, raw_input=_INPUTS[stages[0]] == "raw")
+        if fed_in_process(st, stages):  # called by the stage it reads, not per message
+            w.fed += w.handlers[wired:]
+            del w.handlers[wired:]
+    on_message = _dispatch(rt, w.cache, w.handlers, raw_input=worker_source(stages) == "raw")
     sdf.update(on_message, metadata=True)
 
     def flush_state() -> None:

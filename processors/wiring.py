@@ -67,6 +67,8 @@ class Wiring:
     handlers: list[Handler] = field(default_factory=list)
     #: merge steps, whose changed windows are emitted before every commit
     merges: list[MergeStep] = field(default_factory=list)
+    #: handlers of the stages fed in the process with each CLEAN_DATA record produced
+    fed: list[Handler] = field(default_factory=list)
 
     def produce(self, topic: str, key: str | None, value: Any, ts_ms: int) -> None:
         self.send(topic, orjson.dumps(value), key, ts_ms)
@@ -105,6 +107,8 @@ def wire_clean(w: Wiring) -> None:
             st.set(nk, seq + 1)
             rec["seq"] = seq
             w.produce(t_clean, cluster, rec, ts_ms)
+            for h in w.fed:
+                h(rec, cluster, ts_ms, None)
         elif list(old) != prov:
             dl = dead_letter(
                 value,

@@ -43,20 +43,21 @@ from processors.experiment import reconcile
 from processors.stages import (
     ALL_WORKERS,
     STAGES,
-    input_topic,
     output_topics,
     worker_id,
     worker_name,
+    worker_source,
 )
 from processors.warehouse.materializer import Materializer
 from processors.warehouse.store import Warehouse
-from producers.replay import ReplaySummary, replay
+from producers.replay import Pace, ReplaySummary, replay
 from tests.processors.kafka_io import read_topic
 from tests.processors.oracle import check_chain
 
 EOS_SPEC = "synthetic:rows=12000,seed=13,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
-#: rows/s of the paced replay: 12 k rows over 30 s, longer than both kills and a restart take
-EOS_RATE = 400.0
+#: rows/s of the paced replay until the last kill (then as fast as it goes): 12 k rows would
+#: last 80 s, far longer than the kills and restarts take on a loaded machine
+EOS_RATE = 150.0
 
 
 def identity(topic: str, v: dict[str, Any]) -> tuple[tuple[Any, ...], bool] | None:
@@ -143,7 +144,7 @@ def committed(s: Settings, worker: str) -> int:
     """Offsets ``worker``'s group has committed on its input, summed over the partitions
     (read by a consumer of that group id that never joins it)."""
     stages = WORKERS[worker]
-    topic = s.topic(input_topic(stages[0]))
+    topic = s.topic(worker_source(stages))
     c = Consumer(consumer_config(s, s.group(worker_id(stages))))
     try:
         tps = c.committed([TopicPartition(topic, p) for p in range(s.partitions)], timeout=10)
@@ -207,9 +208,10 @@ def test_exactly_once_survives_sigkill_of_every_stage(
     # the replay runs paced beside the chain, so every stage still has input arriving when
     # it is killed: its open transaction holds output, which the kill leaves aborted
     replayed: list[ReplaySummary] = []
+    pace = Pace(rate=EOS_RATE)
     replayer = threading.Thread(
         target=lambda: replayed.append(
-            replay(EOS_SPEC, s, run_id=run_id, progress=False, rate=EOS_RATE)
+            replay(EOS_SPEC, s, run_id=run_id, progress=False, pace=pace)
         ),
         daemon=True,
     )
@@ -247,6 +249,7 @@ def test_exactly_once_survives_sigkill_of_every_stage(
                     partial(lambda st, old: stage_pid(sup, st) not in (None, old), stage, pid), 120,
                     f"{stage} to be restarted",
                 )  # fmt: skip
+        pace.set_rate(None)  # the rest as fast as it goes
         assert sup.wait(400) == 0, log_path.read_text()[-3000:]
     finally:
         if sup.poll() is None:

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer
 from common.kafka_config import consumer_config
 from common.settings import Settings
 from processors.__main__ import settings_env
-from processors.stages import STAGES
+from processors.stages import STAGES, all_workers, worker_name
 from producers.replay import replay
 from tests.processors.oracle import check_chain
 
@@ -105,14 +105,16 @@ def test_sigkill_midstream_then_clean_stop_then_restart(
     # 3. restart with `all`, which restarts a stage that dies (here: SIGKILL of clean
     # mid-stream); finish; outputs deduplicated on their keys equal the oracle
     err_path = tmp_path / "all.log"
+    cleaner = next(worker_name(w) for w in all_workers(s) if "clean" in w)  # clean+flatten
     with open(err_path, "wb") as err:
         parent = subprocess.Popen(
             [sys.executable, "-m", "processors", "all", "--until-idle", "5"],
             env=env, stdout=err, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            wait_for(lambda: b"clean (pid " in err_path.read_bytes(), 60, "the stages to start")
-            clean_pid = int(err_path.read_text().split("clean (pid ")[1].split(")")[0])
+            started = f"{cleaner} (pid ".encode()
+            wait_for(lambda: started in err_path.read_bytes(), 60, "the stages to start")
+            clean_pid = int(err_path.read_text().split(f"{cleaner} (pid ")[1].split(")")[0])
             wait_for(
                 lambda: high_watermarks(s, s.topic("clean")) > mid, 180, "clean to make progress"
             )
@@ -126,6 +128,6 @@ def test_sigkill_midstream_then_clean_stop_then_restart(
             if parent.poll() is None:
                 os.killpg(parent.pid, signal.SIGKILL)
                 parent.wait(30)
-    assert "stage clean exited with code -9; restarting it" in err_path.read_text()
+    assert f"stage {cleaner} exited with code -9; restarting it" in err_path.read_text()
     counts = check_chain(s, FAULT_SPEC, run_id, allow_dups=True)
     assert counts["raw"] == summary.rows_sent and counts["clean"] > 0

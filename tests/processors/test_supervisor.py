@@ -14,7 +14,14 @@ from processors.__main__ import (
     run_children,
     upstream_of,
 )
-from processors.stages import STAGES
+from processors.stages import (
+    ALL_WORKERS,
+    STAGES,
+    fed_in_process,
+    parse_worker,
+    worker_name,
+    worker_source,
+)
 
 
 def test_every_stage_but_clean_is_fed_by_clean() -> None:
@@ -22,6 +29,23 @@ def test_every_stage_but_clean_is_fed_by_clean() -> None:
     for stage in STAGES[1:]:
         assert upstream_of(stage, list(STAGES)) == ["clean"]
     assert upstream_of("flatten", ["flatten"]) == []  # clean runs elsewhere
+    # all's workers: flatten is fed clean's records in the process, the rest read them back
+    cleaner, readers = (worker_name(w) for w in ALL_WORKERS)
+    assert upstream_of(cleaner, [cleaner, readers]) == []
+    assert upstream_of(readers, [cleaner, readers]) == [cleaner]
+
+
+def test_a_worker_reads_one_topic_and_feeds_its_own_readers() -> None:
+    assert worker_source(("clean", "flatten")) == "raw"
+    assert fed_in_process("flatten", ("clean", "flatten"))
+    assert not fed_in_process("clean", ("clean", "flatten"))
+    assert not fed_in_process("flatten", ("query_metrics", "flatten"))
+    assert worker_source(("query_metrics", "flatten")) == "clean"
+    assert parse_worker("clean+flatten+clean") == ("clean", "flatten")
+    with pytest.raises(ValueError, match="unknown stage"):
+        parse_worker("clean+nope")
+    # every stage of all's workers runs exactly once
+    assert sorted(st for w in ALL_WORKERS for st in w) == sorted(STAGES)
 
 
 def test_restart_budget_is_per_window() -> None:
