@@ -30,6 +30,7 @@ from quixstreams import Application
 from quixstreams.context import message_context
 
 from common.broker_identity import kind_of_cluster, state_is_stale, state_message
+from common.gc_tuning import tune_gc
 from common.kafka_config import (
     admin_config,
     quix_extra_consumer_config,
@@ -313,6 +314,7 @@ def run_worker(
     ``until_idle``, until it has seen no new input for that many seconds after having
     consumed something (or at all, with ``idle_exit_empty``)."""
     app = build_worker(stages, settings, until_idle=until_idle, idle_exit_empty=idle_exit_empty)
+    tune_gc()
     app.run()
 
 

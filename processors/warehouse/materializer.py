@@ -19,8 +19,6 @@ materialized instead of silently skipped.
 
 from __future__ import annotations
 
-import atexit
-import gc
 import json
 import logging
 import queue
@@ -48,6 +46,7 @@ from confluent_kafka import (
 from common.broker import BrokerError
 from common.broker_identity import StoredOffset, decide_offsets, is_embedded_cluster
 from common.contract import FLEET, HEALTH_METRICS
+from common.gc_tuning import tune_gc
 from common.handoff import put_until_stopped
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
@@ -196,32 +195,6 @@ def _json_table(values: list[bytes], schema: pa.Schema) -> pa.Table:
     finally:
         cur.close()
     return table.cast(schema)
-
-
-_gc_tuned = False
-
-
-def _tune_gc() -> None:
-    """Once per process that materializes: freeze what exists (modules, the dashboards'
-    libraries: never collected again) and collect the young generation every 50 k
-    allocations instead of 700. A 20 k-message batch is ~100 k objects that live until
-    parsed; with the defaults they reached the old generation and set off full collections
-    that held the GIL for 70-140 ms about once a second, stalling the consumer, the parser
-    and the writer together (measured with a thread that sleeps 1 ms and times its wake-up).
-    Only reference cycles are collected later; everything else is freed as before. In the
-    dashboards' process the first session's objects are frozen too: those in reference
-    cycles stay until exit (once per process, bounded by what existed then). At exit
-    the frozen objects are handed back to the collector (or DuckDB's bindings report them as
-    leaked)."""
-    global _gc_tuned
-    if _gc_tuned:
-        return
-    _gc_tuned = True
-    gc.collect()
-    gc.freeze()
-    atexit.register(gc.unfreeze)
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(50_000, gen1, gen2)
 
 
 #: messages per consume() call (see Materializer._consume_batch)
@@ -439,7 +412,7 @@ class Materializer:
         """Consume and write until stopped, idle for ``until_idle`` s, or ``until()`` is true.
 
         Raises BrokerError when the broker does not answer metadata."""
-        _tune_gc()
+        tune_gc()
         stop = stop_event or self._stop
         last_msg = time.monotonic()
         while True:

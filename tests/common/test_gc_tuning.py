@@ -1,4 +1,4 @@
-"""The materializing process's garbage-collector settings (see materializer._tune_gc)."""
+"""The garbage-collector settings of the stage workers and the materializer (common.gc_tuning)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 SCRIPT = """
 import gc
 import duckdb
-from processors.warehouse.materializer import _tune_gc
+from common.gc_tuning import tune_gc
 duckdb.connect().sql("SELECT 1").fetchall()
-_tune_gc()
-_tune_gc()  # once per process
+tune_gc()
+tune_gc()  # once per process
 assert gc.get_threshold()[0] == 50_000, gc.get_threshold()
 assert gc.get_freeze_count() > 0
 """
