@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.dedup import KeyState
-from processors.windows import is_closed
+from processors.windows import is_closed, window_start
 
 
 @dataclass(frozen=True)
@@ -70,31 +70,31 @@ def add_row(
         meta = {"max": {}, "win": {}}
     if seq is not None and not fresh(meta, run_id, seq):
         return None, []
-    maxes = meta["max"]
-    mx = maxes.get(run_id)
-    size = spec.size_ms
-    start = ts_ms - ts_ms % size  # windows.window_start, inlined: once per row per stage
+    mx = meta["max"].get(run_id)
+    start = window_start(ts_ms, spec.size_ms)
+    win = meta["win"]
     due = meta.setdefault("due", {})  # run -> the earliest close of its open windows
-    accepted = mx is None or start + size + spec.grace_ms > mx  # not windows.is_closed
+    accepted = not is_closed(start, spec.size_ms, spec.grace_ms, mx)
     if accepted:
         wid = f"{run_id}|{start}"
-        entry = meta["win"].get(wid)
+        entry = win.get(wid)
         if entry is None:
-            entry = meta["win"][wid] = [0, 0, 0]
-            closes = start + size + spec.grace_ms
+            entry = [0, 0, 0]
+            win[wid] = entry
+            closes = start + spec.size_ms + spec.grace_ms
             due[run_id] = min(due.get(run_id, closes), closes)
         n = entry[0]
         ckey = f"r:{wid}:{n // CHUNK}"
         chunk = state.get(ckey) if n % CHUNK else []
         chunk.append(row)
         state.set(ckey, chunk)
-        entry[0] = n + 1
+        entry[0] += 1
         entry[2] = 1
     if mx is None or ts_ms > mx:
-        mx = maxes[run_id] = ts_ms
+        mx = ts_ms
+        meta["max"][run_id] = mx
     out: list[Emit] = []
-    closes_at = due.get(run_id)
-    if closes_at is not None and closes_at <= mx:  # a window closes: find which
+    if run_id in due and due[run_id] <= mx:  # a window closes: find which
         out = _close(state, spec, meta, run_id, mx)
     state.set("w", meta)
     return accepted, out
