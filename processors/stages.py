@@ -259,7 +259,8 @@ def build_worker(
     cluster_id = broker_cluster_id(settings)
     settings = with_broker_kind(settings, cluster_id)
     check_state_broker(settings, name, cluster_id)
-    source = settings.topic(worker_source(stages))
+    reads = worker_source(stages)
+    source = settings.topic(reads)
     names = [source]
     for st in stages:
         names += [settings.topic(n) for n in output_topics(st)] + internal_topics(settings, st)
@@ -276,7 +277,7 @@ def build_worker(
         if fed_in_process(st, stages):  # called by the stage it reads, not per message
             w.fed += w.handlers[wired:]
             del w.handlers[wired:]
-    on_message = _dispatch(rt, w.cache, w.handlers, raw_input=worker_source(stages) == "raw")
+    on_message = _dispatch(rt, w.cache, w.handlers, raw_input=reads == "raw")
     sdf.update(on_message, metadata=True)
 
     def flush_state() -> None:
