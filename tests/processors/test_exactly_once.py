@@ -53,6 +53,7 @@ from processors.warehouse.store import Warehouse
 from producers.replay import Pace, ReplaySummary, replay
 from tests.processors.kafka_io import read_topic
 from tests.processors.oracle import check_chain
+from tests.processors.test_fault import high_watermarks
 
 EOS_SPEC = "synthetic:rows=12000,seed=13,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
 #: rows/s of the paced replay until the last kill (then as fast as it goes): 12 k rows would
@@ -155,35 +156,13 @@ def committed(s: Settings, worker: str) -> int:
     return sum(max(0, tp.offset) for tp in tps)
 
 
-def raw_end(s: Settings) -> int:
-    """Messages in RAW_DATA so far, summed over its partitions (0 before the topic exists)."""
-    topic = s.topic("raw")
-    c = Consumer(consumer_config(s, "unused-assign-only"))
-    try:
-        md = c.list_topics(topic, timeout=10)
-        parts = md.topics[topic].partitions if topic in md.topics else {}
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
-    except KafkaException:
-        return 0
-    finally:
-        c.close()
-
-
 def ends(s: Settings, topics: list[str], isolation: str) -> int:
-    """End offsets of ``topics`` summed over their partitions, as a reader with
-    ``isolation.level=isolation`` sees them (read_committed: the last stable offsets)."""
-    c = Consumer(consumer_config(s, "unused-assign-only", **{"isolation.level": isolation}))
+    """``high_watermarks`` of ``topics`` summed; 0 while the broker cannot say yet (the
+    replay creating RAW_DATA, a partition without its leader)."""
     try:
-        total = 0
-        for t in topics:
-            for p in c.list_topics(t, timeout=10).topics[t].partitions:
-                tp = TopicPartition(t, p)
-                total += c.get_watermark_offsets(tp, timeout=10, cached=False)[1]
-        return total
-    except KafkaException:
+        return sum(high_watermarks(s, t, isolation) for t in topics)
+    except (KafkaException, KeyError):  # KeyError: a topic not in the metadata yet
         return 0
-    finally:
-        c.close()
 
 
 def holds_open_output(s: Settings, worker: str) -> bool:
@@ -240,7 +219,9 @@ def test_exactly_once_survives_sigkill_of_every_stage(
         daemon=True,
     )
     replayer.start()
-    wait_for(lambda: raw_end(s) > 0, 60, "the replay's first rows")
+    wait_for(
+        lambda: ends(s, [s.topic("raw")], "read_uncommitted") > 0, 60, "the replay's first rows"
+    )
 
     def progress(stage: str) -> int:
         return committed(s, stage)

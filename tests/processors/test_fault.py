@@ -25,8 +25,10 @@ from tests.processors.oracle import check_chain
 FAULT_SPEC = "synthetic:rows=10000,seed=5,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
 
 
-def high_watermarks(settings: Settings, name: str) -> int:
-    c = Consumer(consumer_config(settings, "unused-watermarks"))
+def high_watermarks(settings: Settings, name: str, isolation: str = "read_uncommitted") -> int:
+    """End offsets of topic ``name`` summed over its partitions, as a reader with
+    ``isolation.level=isolation`` sees them (read_committed: the last stable offsets)."""
+    c = Consumer(consumer_config(settings, "unused-watermarks", **{"isolation.level": isolation}))
     try:
         md = c.list_topics(name, timeout=10)
         total = 0
