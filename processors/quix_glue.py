@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import copy_context
 from typing import Any
 
 from quixstreams import Application
-from quixstreams.context import message_context
+from quixstreams.context import message_context, set_message_context
 from quixstreams.dataframe import StreamingDataFrame
+from quixstreams.kafka.consumer import raise_for_msg_error
+from quixstreams.models.serializers.exceptions import IgnoreMessage
 
 log = logging.getLogger("processors")
 
@@ -48,6 +51,71 @@ def fast_produce(app: Application) -> Callable[[str, bytes, str | None, int], No
                 raw.poll(0.1)
 
     return produce
+
+
+#: messages taken from the consumer's local queue per step of the run loop at most
+BATCH_MESSAGES = 256
+
+
+def batch_input(
+    app: Application,
+    topic: str,
+    on_message: Callable[[Any, str | None, int, Any], None],
+    cache: StateCache,
+    batch: int = BATCH_MESSAGES,
+) -> None:
+    """Replace the run loop's one-message step by one that takes every message already
+    fetched (up to ``batch``) and hands ``topic``'s straight to ``on_message(value, key,
+    timestamp_ms, headers)`` (``cache.partition`` set), without Quix's per-message row,
+    context, producer poll and offset store; the offsets are stored once per partition and
+    step, before the loop's checkpoint commit. Other topics' messages (the merge steps')
+    take Quix's own path. Blocks only when nothing is fetched, for one message."""
+    consumer, pc, producer = app._consumer, app._processing_context, app._producer
+    run_tracker, timeout = app._run_tracker, app._config.consumer_poll_timeout
+    moved = [0]
+    on_assignment_change(app, lambda: moved.__setitem__(0, moved[0] + 1))
+
+    def step(composed: dict[str, Any]) -> None:
+        producer.poll(0)  # serve delivery reports
+        before = moved[0]
+        msgs = consumer.consume(batch, timeout=0) or consumer.consume(1, timeout=timeout)
+        if not msgs:
+            run_tracker.set_message_consumed(False)
+            return
+        if moved[0] != before:  # a rebalance ran in the call: drop what is no longer ours
+            live = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+            msgs = [m for m in msgs if (m.topic(), m.partition()) in live]
+        last: dict[tuple[str, int], int] = {}
+        for raw in msgs:
+            msg = raise_for_msg_error(raw)
+            name, partition = msg.topic(), msg.partition()
+            if name == topic:
+                cache.partition = partition
+                k = msg.key()
+                key = k.decode("utf-8", errors="replace") if isinstance(k, bytes) else k
+                on_message(msg.value(), key, msg.timestamp()[1], msg.headers())
+            else:
+                _quix_path(consumer, composed, msg)
+            last[(name, partition)] = msg.offset()
+        for (name, partition), offset in last.items():
+            pc.store_offset(topic=name, partition=partition, offset=offset)
+        run_tracker.set_message_consumed(True)
+        producer._broker_available()
+        consumer._broker_available()
+
+    app._process_message = step  # type: ignore[method-assign]
+
+
+def _quix_path(consumer: Any, composed: dict[str, Any], msg: Any) -> None:
+    """One message through Quix's deserializer and dataframe, in its message context."""
+    try:
+        rows = consumer._topics[msg.topic()].row_deserialize(message=msg)
+    except IgnoreMessage:
+        return
+    for row in rows if isinstance(rows, list) else [rows]:
+        context = copy_context()
+        context.run(set_message_context, row.context)
+        context.run(composed[row.topic], row.value, row.key, row.timestamp, row.headers)
 
 
 def add_periodic_task(app: Application, task: Callable[[], None]) -> None:

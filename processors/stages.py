@@ -38,7 +38,13 @@ from common.kafka_config import (
 )
 from common.settings import Settings, state_path
 from common.topics import ensure_topics
-from processors.quix_glue import StateCache, add_periodic_task, before_commit, fast_produce
+from processors.quix_glue import (
+    StateCache,
+    add_periodic_task,
+    batch_input,
+    before_commit,
+    fast_produce,
+)
 from processors.runtime import Runtime
 from processors.wiring import (
     WIRE,
@@ -224,14 +230,12 @@ def _app(settings: Settings, name: str) -> Application:
     )
 
 
-def _dispatch(
-    rt: Runtime, cache: StateCache, handlers: list[Handler], *, raw_input: bool
-) -> Handler:
-    """One Quix callback per message: parse the JSON value, then every stage's handler."""
+def _dispatch(rt: Runtime, handlers: list[Handler], *, raw_input: bool) -> Handler:
+    """What a worker does with each input message: parse the JSON value, then call every
+    stage's handler (the state cache's partition is the message's)."""
 
     def on_message(value: Any, key: Any, ts: int, headers: Any) -> None:
         rt.touch()
-        cache.partition = message_context().partition
         try:
             parsed = orjson.loads(value)
         except (orjson.JSONDecodeError, TypeError):  # not JSON, or no value at all
@@ -277,8 +281,14 @@ def build_worker(
         if fed_in_process(st, stages):  # called by the stage it reads, not per message
             w.fed += w.handlers[wired:]
             del w.handlers[wired:]
-    on_message = _dispatch(rt, w.cache, w.handlers, raw_input=reads == "raw")
-    sdf.update(on_message, metadata=True)
+    on_message = _dispatch(rt, w.handlers, raw_input=reads == "raw")
+    batch_input(app, source, on_message, w.cache)
+
+    def via_quix(value: Any, key: Any, ts: int, headers: Any) -> None:
+        w.cache.partition = message_context().partition
+        on_message(value, key, ts, headers)
+
+    sdf.update(via_quix, metadata=True)  # subscribes the source (batch_input takes its messages)
 
     def flush_state() -> None:
         for m in w.merges:  # first: emitting may update their state

@@ -14,7 +14,7 @@ from quixstreams import Application
 from quixstreams.checkpointing.checkpoint import Checkpoint
 from quixstreams.state.base.transaction import PartitionTransaction
 
-from processors.quix_glue import AssignmentLost, before_commit
+from processors.quix_glue import AssignmentLost, batch_input, before_commit
 
 
 @pytest.fixture
@@ -41,6 +41,16 @@ def test_the_quix_internals_quix_glue_uses_exist(app: Application) -> None:
     # the lost-assignment hook only works if Quix subscribes with the attribute, late-bound
     assert "on_lost=self._on_lost" in inspect.getsource(Application._run_dataframe)
     assert list(inspect.signature(app._on_lost).parameters) == ["_", "topic_partitions"]
+    # batch_input replaces the step the run loop binds at its start and calls per turn
+    run_loop = inspect.getsource(Application._run_dataframe)
+    assert "process_message = self._process_message" in run_loop
+    assert "process_message(dataframes_composed)" in run_loop
+    assert list(inspect.signature(app._process_message).parameters) == ["dataframe_composed"]
+    assert callable(app._run_tracker.set_message_consumed)
+    assert isinstance(app._config.consumer_poll_timeout, float)
+    assert callable(app._consumer.consume) and isinstance(app._consumer._topics, dict)
+    assert callable(app._producer._broker_available)
+    assert callable(app._consumer._broker_available)
 
 
 class _Commits:
@@ -74,3 +84,88 @@ def test_a_lost_assignment_never_commits(app: Application) -> None:
     with pytest.raises(AssignmentLost, match=r"clean\[3\]"):
         app._processing_context.commit_checkpoint(force=True)
     assert commits.calls == [] and order == ["quix on_lost"]
+
+
+class _Msg:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes = b"{}") -> None:
+        self._t, self._p, self._o, self._v = topic, partition, offset, value
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return self._v
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1000 + self._o)
+
+    def headers(self) -> None:
+        return None
+
+
+def _batched(app: Application, batches: list[list[_Msg]], revoke_in: int = -1) -> Any:
+    """``batch_input`` on fakes: the consumer returns ``batches`` in turn (and the group
+    takes partition 1 away during call ``revoke_in``); returns (seen, stored offsets)."""
+    seen: list[tuple[int, int, str | None]] = []
+    stored: list[tuple[str, int, int]] = []
+    assigned = {("src", 0), ("src", 1)}
+    calls = [0]
+
+    class Cache:
+        partition: int | None = None
+
+    cache = Cache()
+
+    def consume(n: int, timeout: float) -> list[_Msg]:
+        calls[0] += 1
+        if calls[0] - 1 == revoke_in:
+            assigned.discard(("src", 1))
+            app._on_revoke(None, [TopicPartition("src", 1)])
+        return batches.pop(0) if batches else []
+
+    app._on_revoke = lambda *_: None  # type: ignore[method-assign]
+    consumer: Any = app._consumer
+    consumer.consume = consume
+    consumer.assignment = lambda: [TopicPartition(t, p) for t, p in assigned]
+    consumer._broker_available = lambda: None
+    producer: Any = app._producer
+    producer.poll = lambda timeout=0: None
+    producer._broker_available = lambda: None
+    app._processing_context.store_offset = lambda topic, partition, offset: stored.append(  # type: ignore[method-assign]
+        (topic, partition, offset)
+    )
+
+    def on_message(value: Any, key: Any, ts: int, headers: Any) -> None:
+        seen.append((ts - 1000, int(cache.partition or 0), key))
+
+    batch_input(app, "src", on_message, cache)  # type: ignore[arg-type]
+    for _ in range(3):
+        app._process_message({})
+    return seen, stored
+
+
+def test_a_batch_stores_each_partitions_last_offset_once(app: Application) -> None:
+    msgs = [_Msg("src", 0, 5), _Msg("src", 1, 7), _Msg("src", 0, 6)]
+    seen, stored = _batched(app, [msgs])
+    assert seen == [(5, 0, "k"), (7, 1, "k"), (6, 0, "k")]
+    assert sorted(stored) == [("src", 0, 6), ("src", 1, 7)]
+
+
+def test_a_partition_revoked_during_the_poll_is_neither_processed_nor_stored(
+    app: Application,
+) -> None:
+    msgs = [_Msg("src", 0, 5), _Msg("src", 1, 7)]
+    seen, stored = _batched(app, [msgs], revoke_in=0)
+    assert seen == [(5, 0, "k")] and stored == [("src", 0, 5)]
