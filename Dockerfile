@@ -8,6 +8,8 @@ COPY kafka/ kafka/
 COPY common/ common/
 COPY producers/ producers/
 COPY processors/ processors/
+COPY warehouse/ warehouse/
+COPY pipeline/ pipeline/
 COPY dashboards/ dashboards/
 RUN mkdir -p /data /state
 EXPOSE 8501 8502

@@ -35,12 +35,12 @@ chromium:  ## install Debian's chromium for the browser tests when root with apt
 	@.ci/install-chromium
 
 demo: $(KAFKA_JARS)  ## local broker + replay + processors + both dashboards (Ctrl-C stops all)
-	$(PY) -m processors.demo
+	$(PY) -m pipeline.demo
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy common producers processors dashboards bench tests
+	$(PY) -m mypy common producers processors warehouse pipeline dashboards bench tests
 
 fmt: $(STAMP)  ## apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
@@ -64,7 +64,7 @@ soak: $(KAFKA_JARS)  ## long load and fault runs
 	$(PY) -m bench.soak $(if $(QUICK),--quick,)
 
 experiment: $(KAFKA_JARS)  ## SOURCE=<file|url|synthetic:...> DB=<path>: replay, process, materialize, reconcile
-	$(PY) -m processors.experiment "$(SOURCE)" --db "$(DB)"
+	$(PY) -m pipeline.experiment "$(SOURCE)" --db "$(DB)"
 
 clean:  ## remove local state, run files and caches (not .venv)
 	rm -rf .state .run .pytest_cache .mypy_cache .ruff_cache test-artifacts

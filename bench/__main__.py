@@ -225,7 +225,7 @@ def _drain(s: Settings, topic: str, rows: int) -> float:
 
 
 def _clean_messages(rows: int) -> list[tuple[bytes, bytes]]:
-    from processors.clean import clean_row
+    from processors.logic.clean import clean_row
     from producers.synthetic import SyntheticSpec, generate
 
     out = []
@@ -258,8 +258,8 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
     from confluent_kafka import Producer
 
     from common.kafka_config import producer_config
-    from processors.warehouse.materializer import Materializer
-    from processors.warehouse.store import Warehouse
+    from warehouse.materializer import Materializer
+    from warehouse.store import Warehouse
 
     ms = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
     ensure_topics(ms, [ms.topic("clean")])
@@ -300,7 +300,7 @@ def _materialize(s: Settings, rows: int, work: Path, repeat: int) -> dict[str, d
         {
             # the baseline: a bare consume of the same messages
             "consume": lambda: {"consume": _drain(ms, ms.topic("clean"), n)},
-            # the standalone materializer's setup (`python -m processors.warehouse
+            # the standalone materializer's setup (`python -m warehouse
             # materialize`, `make experiment`): one DuckDB thread
             "memory": lambda: rate("memory", ":memory:", 1),
             "file": lambda: rate("file", str(work / "materialize.duckdb"), 1),
@@ -368,8 +368,8 @@ def bench_freshness(s: Settings, rate: float, seconds: float) -> dict[str, dict[
     from confluent_kafka import Producer
 
     from common.kafka_config import producer_config
-    from processors.warehouse.materializer import Materializer
-    from processors.warehouse.store import Warehouse
+    from warehouse.materializer import Materializer
+    from warehouse.store import Warehouse
 
     fs = s.with_(topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.")
     ensure_topics(fs, [fs.topic("clean")])
@@ -418,10 +418,10 @@ def bench_freshness_e2e(
     from confluent_kafka import Producer
 
     from common.kafka_config import producer_config
-    from processors.warehouse.materializer import Materializer
-    from processors.warehouse.store import Warehouse
     from producers.replay import Filters, ordered_sql
     from producers.sources import resolve, stage
+    from warehouse.materializer import Materializer
+    from warehouse.store import Warehouse
 
     fs = s.with_(
         topic_prefix=f"bench-fresh-{uuid.uuid4().hex[:6]}.",
@@ -495,8 +495,8 @@ VIEWS = {
 
 
 def bench_views(db: str, rows: int) -> dict[str, dict[str, Any]]:
-    from processors.warehouse.fixtures import fill_synthetic
-    from processors.warehouse.store import Warehouse
+    from bench.fixtures import fill_synthetic
+    from warehouse.store import Warehouse
 
     wh = Warehouse.open(db)
     if not wh.scalar("SELECT count(*) FROM clean_queries WHERE run_id = 'bench'"):

@@ -7,7 +7,7 @@
    which is wrong). Verdicts: memory flat (RSS growth over the second half of the run
    within ``max(15 %, 40 MB)`` per process) and lag back to zero (every replayed row
    accounted for within ``--drain-s`` after the replay ends).
-2. **Faults**: the same source through a clean run (``processors.experiment``) and a run
+2. **Faults**: the same source through a clean run (``pipeline.experiment``) and a run
    in which each stage, the materializer and the replay are SIGKILLed at random points
    (seeded) and restarted (stages by the ``processors all`` supervisor, the others by this
    harness: the replay with the same run id resumes from its checkpoint). Verdict: every
@@ -49,10 +49,10 @@ from common.broker import broker_for
 from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
-from processors.experiment import reconcile, run_experiment
-from processors.stages import ALL_WORKERS, TANSU_WORKERS, all_workers, worker_name
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from pipeline.experiment import reconcile, run_experiment
+from processors.streaming.workers import ALL_WORKERS, TANSU_WORKERS, all_workers, worker_name
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 #: the processes ``python -m processors all`` may run (fused on Kafka, one per stage on Tansu)
 WORKERS = list(dict.fromkeys(worker_name(w) for w in (*ALL_WORKERS, *TANSU_WORKERS)))
@@ -383,7 +383,7 @@ def soak_faults(
     fs, procs = _pipeline(s, work, "fault", "soak-fault.")
     logs = procs.logs
     fault_db = str(work / "fault.duckdb")
-    materialize = ["processors.warehouse", "materialize", "--db", fault_db]
+    materialize = ["warehouse", "materialize", "--db", fault_db]
     replay_s = rows / rate
     schedule = kill_schedule(
         [*(worker_name(w) for w in all_workers(fs)), "materializer", "replay"],

@@ -3,7 +3,7 @@
 The LEADERBOARD topic ranks each hour on its own, and the union of hourly top-k lists is
 not the top-k of a week or a run (an entity 11th in every hour can lead the week), so a
 board over a range is the same ranking (value desc, entity key asc, unknowns skipped, as
-``processors/leaderboard.py`` ranks) over that range's queries.
+``processors/logic/leaderboard.py`` ranks) over that range's queries.
 """
 
 from __future__ import annotations

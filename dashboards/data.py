@@ -22,8 +22,8 @@ import streamlit as st
 
 from common.settings import Settings
 from dashboards.queries import Data
-from processors.warehouse.materializer import ALL_TOPICS, Materializer
-from processors.warehouse.store import Warehouse
+from warehouse.materializer import ALL_TOPICS, Materializer
+from warehouse.store import Warehouse
 
 # The aggregate page reads no flattened rows nor compile metrics: it does not materialize
 # them (flattened is the biggest topic). The expert's SQL box may query every view.

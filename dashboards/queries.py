@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from dashboards.expert_queries import ExpertQueries
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 LEVELS = ("fleet", "cluster", "user", "database", "table", "fingerprint", "query")
 

@@ -25,7 +25,7 @@ import streamlit as st
 from pandas.api.types import is_object_dtype, is_string_dtype
 
 from dashboards.units import count
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 #: functions that reach outside the database (files, network, environment, settings)
 DENIED_FUNCTIONS = frozenset(

@@ -19,7 +19,7 @@ import time
 from dataclasses import fields
 
 from common.settings import Settings, SettingsError
-from processors.stages import (
+from processors.streaming.workers import (
     ALL_WORKERS,
     STAGES,
     all_workers,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from processors.warehouse.fixtures import fill_synthetic
-from processors.warehouse.store import Warehouse
+from bench.fixtures import fill_synthetic
+from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERT = str(ROOT / "dashboards" / "expert.py")

@@ -13,8 +13,8 @@ import pytest
 from dashboards import boards_view, overview, trends, units
 from dashboards.queries import Data, Filters
 from dashboards.tiles import METRICS, headline, points
-from processors.leaderboard import board_values, lb_row, top_k
-from processors.warehouse.store import Warehouse
+from processors.logic.leaderboard import board_values, lb_row, top_k
+from warehouse.store import Warehouse
 
 LAST = datetime(2024, 3, 14, 23, 58, 12)
 H = timedelta(hours=1)
@@ -196,7 +196,7 @@ def test_markdown_board_escapes_names_and_moves() -> None:
 
 @pytest.mark.parametrize("rng", ["run", "day"])
 def test_boards_equal_the_streams_ranking_over_the_same_rows(filled_db: str, rng: str) -> None:
-    """Each SQL board over a range is what processors/leaderboard.py ranks from the rows."""
+    """Each SQL board over a range is what processors/logic/leaderboard.py ranks from the rows."""
     con = duckdb.connect(filled_db, read_only=True)
     try:
         (last,) = con.execute("SELECT max(arrival_timestamp) FROM clean_queries").fetchone()  # type: ignore[misc]

@@ -229,7 +229,7 @@ def test_whole_run_board_is_the_whole_runs_top_k(filled_db: str, dash_env) -> No
 def _live_page(db: str) -> None:
     from dashboards.aggregate import render
     from dashboards.queries import Data
-    from processors.warehouse.store import Warehouse
+    from warehouse.store import Warehouse
 
     render(Data(Warehouse.open(db, read_only=True)), 3.0, True, {}, 10)
 

@@ -1,5 +1,5 @@
 """Headless Chromium: both dashboards at 1280x720 and 1920x1080, on a finished run (a real
-replay through the chain into DuckDB) and on a live one (``processors.demo`` replaying at a
+replay through the chain into DuckDB) and on a live one (``pipeline.demo`` replaying at a
 rate), screenshots in ``test-artifacts/`` named page-size-state. On every page: no "nan",
 no raw snake_case name in visible text or table headers, no Streamlit error text, no
 Deploy button or developer menu; the headline tiles (read by their label) equal a DuckDB
@@ -65,7 +65,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def replay_db(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> str:
-    from processors.experiment import run_experiment
+    from pipeline.experiment import run_experiment
 
     db = str(tmp_path_factory.mktemp("browser") / "replayed.duckdb")
     work = tmp_path_factory.mktemp("browser-run")
@@ -188,7 +188,7 @@ def _acked(ckpt: Path) -> int:
 def live_demo(
     broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """``python -m processors.demo`` on the test broker: chain, both dashboards, a replay."""
+    """``python -m pipeline.demo`` on the test broker: chain, both dashboards, a replay."""
     work = tmp_path_factory.mktemp("live-demo")
     s = broker_settings.with_(
         topic_prefix=f"demo-{uuid.uuid4().hex[:6]}.",
@@ -201,7 +201,7 @@ def live_demo(
     cmd = [
         sys.executable,
         "-m",
-        "processors.demo",
+        "pipeline.demo",
         "--source",
         LIVE_SPEC,
         "--rate",

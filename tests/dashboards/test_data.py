@@ -13,8 +13,8 @@ from common.settings import Settings
 from dashboards.data import AGGREGATE_TOPICS, Backend
 from dashboards.queries import Data
 from dashboards.timing import time_script_run
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 
 @pytest.mark.integration

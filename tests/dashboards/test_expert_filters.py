@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.fixtures import fill_synthetic
 from dashboards import units
-from processors.warehouse.fixtures import fill_synthetic
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 from .expert_page import chart, frames, metrics, open_page, sql, texts
 

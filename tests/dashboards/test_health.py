@@ -35,7 +35,7 @@ def _flagged(
 def _anomaly_app(db: str, cluster: str | None) -> None:
     from dashboards.health import render_anomalies
     from dashboards.queries import Data
-    from processors.warehouse.store import Warehouse
+    from warehouse.store import Warehouse
 
     render_anomalies(Data(Warehouse.open(db, read_only=True)), "run-a", cluster=cluster)
 
@@ -46,7 +46,7 @@ EXPERT = "http://expert.example:8501"
 def _attention_app(db: str, run_id: str) -> None:
     from dashboards.health import render_attention
     from dashboards.queries import Data
-    from processors.warehouse.store import Warehouse
+    from warehouse.store import Warehouse
 
     render_attention(
         Data(Warehouse.open(db, read_only=True)), run_id, expert_url="http://expert.example:8501"

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import sqlbox
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def _sql_page(db: str) -> None:
     import streamlit as st
 
     from dashboards import sqlbox
-    from processors.warehouse.store import Warehouse
+    from warehouse.store import Warehouse
 
     @st.cache_resource
     def open_db(path: str) -> Warehouse:

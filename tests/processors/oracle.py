@@ -1,5 +1,5 @@
 """The batch oracle: what the chain must output for a synthetic dataset, from DuckDB over
-the generator's table minus the manifest's broken rows (never from processors.clean).
+the generator's table minus the manifest's broken rows (never from processors.logic.clean).
 
 The generator writes the real files' NULL measures: the oracle's aggregates are SQL's
 (``sum``, ``count(x)``, ``quantile_cont`` skip NULLs; a sum over no value is NULL), so the

@@ -1,7 +1,7 @@
 """The batch oracle of the streamed cluster health (part of ``oracle.check_chain``): the
 metrics, bottleneck labels and robust z-scores of QUERY_METRICS window records, from DuckDB
 over the oracle's ``good`` table (window functions and list aggregates; never from
-processors.health)."""
+processors.logic.health)."""
 
 from __future__ import annotations
 

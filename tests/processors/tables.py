@@ -8,10 +8,10 @@ from pathlib import Path
 
 from common.settings import Settings
 from common.topics import ensure_topics
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
 from producers.replay import replay
 from tests.processors.conftest import run_chain
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 #: every table the materializer writes, compared whole (``loaded_at`` is wall time)
 TABLES = (

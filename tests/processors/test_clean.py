@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.contract import QUERY_TYPES, REDSET_COLUMNS
-from processors.clean import (
+from processors.logic.clean import (
     RowError,
     clean_row,
     format_timestamp_us,

@@ -38,9 +38,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from common.contract import FLEET
 from common.kafka_config import consumer_config
 from common.settings import Settings
+from pipeline.experiment import reconcile
 from processors.__main__ import settings_env
-from processors.experiment import reconcile
-from processors.stages import (
+from processors.streaming.workers import (
     ALL_WORKERS,
     STAGES,
     output_topics,
@@ -48,12 +48,12 @@ from processors.stages import (
     worker_name,
     worker_source,
 )
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
 from producers.replay import Pace, ReplaySummary, replay
 from tests.processors.kafka_io import read_topic
 from tests.processors.oracle import check_chain
 from tests.processors.test_fault import high_watermarks
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 EOS_SPEC = "synthetic:rows=12000,seed=13,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
 #: rows/s of the paced replay until the last kill (then as fast as it goes): 12 k rows would

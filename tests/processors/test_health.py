@@ -1,4 +1,4 @@
-"""processors.health: metrics against DuckDB over the same records, the bottleneck's
+"""processors.logic.health: metrics against DuckDB over the same records, the bottleneck's
 precedence, robust z-scores against numpy, and the trailing history's bookkeeping."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from common.contract import BOTTLENECKS, HEALTH_METRICS, QUERY_TYPES
 from common.settings import Settings
-from processors import health, query_metrics
-from processors.winlog import WindowSpec, add_row
+from processors.logic import health, query_metrics
+from processors.logic.winlog import WindowSpec, add_row
 
 WINDOW_MS = 3_600_000
 

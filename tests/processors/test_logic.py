@@ -9,11 +9,11 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors import leaderboard, sketch
-from processors.dedup import DictState, remembered, seen_or_add
-from processors.stats import quantile_cont
-from processors.windows import is_late, window_bounds
-from processors.winlog import WindowSpec, add_row, mark_flushed, pending
+from processors.logic import leaderboard, sketch
+from processors.logic.dedup import DictState, remembered, seen_or_add
+from processors.logic.stats import quantile_cont
+from processors.logic.windows import is_late, window_bounds
+from processors.logic.winlog import WindowSpec, add_row, mark_flushed, pending
 
 H = 3_600_000
 
@@ -175,7 +175,7 @@ def test_window_and_fleet_records_do_not_depend_on_arrival_order(
     """A restart changes the order the fleet merge receives partials in (and a replayed
     window sees the same rows): the records must be equal byte for byte (found by make
     soak: a float sum differed in its last digit after a SIGKILL)."""
-    from processors import query_metrics
+    from processors.logic import query_metrics
 
     rec = {"query_type": "select", "was_aborted": False, "was_cached": False,
            "queue_duration_ms": 0, "mbytes_spilled": 0.0, "compile_duration_ms": 0}  # fmt: skip

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.contract import QUERY_TYPES
-from processors import compile_metrics, leaderboard, query_metrics
-from processors.flatten import flatten
+from processors.logic import compile_metrics, leaderboard, query_metrics
+from processors.logic.flatten import flatten
 
 
 def _maybe(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -13,7 +13,7 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.clean import clean_row
+from processors.logic.clean import clean_row
 from producers.replay import Filters, ordered_sql, safe_value
 from producers.sources import resolve, stage
 from producers.synthetic import SyntheticSpec, generate, write_table

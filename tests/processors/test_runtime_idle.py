@@ -1,4 +1,4 @@
-"""processors.runtime.Runtime's idle rule without a broker: a worker that the group gives
+"""processors.streaming.runtime.Runtime's idle rule without a broker: a worker that the group gives
 no partitions never counts as idle, and says so in the log while it waits."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from processors import runtime
-from processors.runtime import Runtime
+from processors.streaming import runtime
+from processors.streaming.runtime import Runtime
 
 
 class _App:

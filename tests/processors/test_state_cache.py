@@ -1,4 +1,4 @@
-"""processors.quix_glue.StateCache over a fake Quix store: a value is read once and kept
+"""processors.streaming.quix_internals.StateCache over a fake Quix store: a value is read once and kept
 across checkpoints, writes land in the transaction of the checkpoint that commits them, an
 assignment change drops what another member may have changed (keeping unflushed writes),
 and deleted or surplus values do not accumulate."""
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from processors import quix_glue
-from processors.quix_glue import StateCache
+from processors.streaming import quix_internals
+from processors.streaming.quix_internals import StateCache
 
 
 class _Store:
@@ -135,7 +135,7 @@ def test_deleted_and_surplus_values_are_not_kept(monkeypatch: pytest.MonkeyPatch
     st.delete("gone")
     w.commit(cache)
     assert len(cache.state("a/", 0)) == 0 and (0, "a/", "gone") not in w.store.data
-    monkeypatch.setattr(quix_glue, "MAX_CACHED_VALUES", 3)
+    monkeypatch.setattr(quix_internals, "MAX_CACHED_VALUES", 3)
     st = cache.state("a/", 0)
     for i in range(4):
         st.set(f"k{i}", i)

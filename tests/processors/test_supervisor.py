@@ -14,7 +14,7 @@ from processors.__main__ import (
     run_children,
     upstream_of,
 )
-from processors.stages import (
+from processors.streaming.workers import (
     ALL_WORKERS,
     STAGES,
     fed_in_process,

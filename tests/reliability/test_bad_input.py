@@ -27,13 +27,13 @@ from openpyxl import load_workbook
 
 from common.contract import REDSET_COLUMNS
 from common.settings import Settings
-from processors.clean import clean_row
-from processors.experiment import run_experiment
-from processors.warehouse.store import Warehouse
+from pipeline.experiment import run_experiment
+from processors.logic.clean import clean_row
 from producers.replay import MAX_ROW_BYTES, replay, safe_value
 from producers.sources import SourceError, csv_batches, resolve, stage, xlsx_batches
 from producers.synthetic import SyntheticSpec, generate, write, write_table
 from tests.producers.conftest import read_all
+from warehouse.store import Warehouse
 
 SPEC = SyntheticSpec(rows=60, seed=21, kind="mixed", clusters=3, days=1.0)
 COL = {c: i for i, c in enumerate(REDSET_COLUMNS)}

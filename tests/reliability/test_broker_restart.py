@@ -23,10 +23,10 @@ from common.broker_identity import (
 )
 from common.settings import Settings, state_path
 from common.topics import ensure_topics
-from processors.stages import BROKER_MARKER, check_state_broker
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from processors.streaming.workers import BROKER_MARKER, check_state_broker
 from producers.replay import replay
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 A, B = "tansu-embedded-aaaa", "tansu-embedded-bbbb"
@@ -182,7 +182,7 @@ def test_broker_restart_without_its_topics_is_detected_and_recovered_by_replay(
         assert b2.cluster_id != b1.cluster_id
         # the standalone materializer says so once, exits 0 and keeps every row
         cli = subprocess.run(
-            [sys.executable, "-m", "processors.warehouse", "materialize", "--db", db,
+            [sys.executable, "-m", "warehouse", "materialize", "--db", db,
              "--topics", ",".join(TOPICS), "--until-idle", "1"],
             env=dict(s2.to_env(), PYTHONUNBUFFERED="1"), cwd=ROOT, capture_output=True,
             text=True, timeout=60,
@@ -214,7 +214,7 @@ def test_broker_restart_without_its_topics_is_detected_and_recovered_by_replay(
         assert second.returncode == 0, second.stderr
         assert "broker restarted: the broker at" in second.stderr
         assert "local state of stage clean was built from" in second.stderr
-        with caplog.at_level(logging.WARNING, logger="processors.warehouse"):
+        with caplog.at_level(logging.WARNING, logger="warehouse"):
             Materializer(s2, wh, topics=TOPICS).run(until_idle=2)
         assert "broker restarted" not in caplog.text  # said once, by the run that saw it
         after = _snapshot(wh)

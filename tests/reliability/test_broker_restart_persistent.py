@@ -29,8 +29,6 @@ from common.contract import PROV_ROW
 from common.settings import Settings
 from common.topics import ensure_topics
 from processors.__main__ import settings_env
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
 from producers.replay import ReplaySummary, replay
 from tests.processors.conftest import CHAIN_OVERRIDES
 from tests.processors.kafka_io import read_topic
@@ -38,6 +36,8 @@ from tests.processors.oracle import check_chain
 from tests.processors.tables import diff, materialize, snapshot
 from tests.processors.test_fault import high_watermarks, wait_for
 from tests.processors.test_scale_out import group_members
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 SPEC = "synthetic:rows=8000,seed=9,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
 #: rows/s of the replay, so the outage lands mid-replay

@@ -151,7 +151,7 @@ def _commands(db: Path) -> dict[str, list[str]]:
     return {
         "replay": ["producers.replay", f"synthetic:rows={ROWS},seed=3", "--no-progress"],
         "stage": ["processors", "clean", "--until-idle", "3"],
-        "materializer": ["processors.warehouse", "materialize", "--db", str(db),
+        "materializer": ["warehouse", "materialize", "--db", str(db),
                          "--until-idle", "3"],
     }  # fmt: skip
 

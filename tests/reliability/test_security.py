@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.fixtures import fill_synthetic
 from common.settings import Settings
 from dashboards.queries import Data, Filters
 from dashboards.sqlbox import SqlRejected, run
-from processors.warehouse.fixtures import fill_synthetic
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = f"pw-{uuid.uuid4().hex}"  # unique: any occurrence in output is a leak
@@ -92,9 +92,7 @@ def test_credentials_never_printed_on_success_paths(topics: Settings, tmp_path: 
     out = _cli(["-m", "common.topics"], s, tmp_path)
     out += _cli(["-m", "producers.replay", "synthetic:rows=300,seed=3"], s, tmp_path)
     out += _cli(["-m", "processors", "clean", "--until-idle", "3"], s, tmp_path)
-    out += _cli(
-        ["-m", "processors.warehouse", "materialize", "--db", db, "--until-idle", "3"], s, tmp_path
-    )
+    out += _cli(["-m", "warehouse", "materialize", "--db", db, "--until-idle", "3"], s, tmp_path)
     assert out.count("exit=0") == 4, out[-3000:]
     assert SECRET not in out and KEY_SECRET not in out
 

@@ -12,9 +12,9 @@ from confluent_kafka import Producer
 
 from common.kafka_config import producer_config
 from common.settings import Settings
-from processors.clean import clean_row
-from processors.warehouse.store import Warehouse
+from processors.logic.clean import clean_row
 from producers.synthetic import SyntheticSpec, generate
+from warehouse.store import Warehouse
 
 
 def raw_values(spec: SyntheticSpec, run_id: str = "r1") -> list[dict[str, Any]]:

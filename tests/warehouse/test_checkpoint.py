@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from processors.warehouse.materializer import ROW_GROUP_ROWS, Materializer, caught_up
-from processors.warehouse.store import Warehouse
+from warehouse.materializer import ROW_GROUP_ROWS, Materializer, caught_up
+from warehouse.store import Warehouse
 
 from .conftest import CountingReader, FakeMessage
 

@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 from common.settings import Settings
-from processors.warehouse import materializer
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from warehouse import materializer
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 
 class _Msg:

@@ -1,6 +1,6 @@
 """The cluster health columns of query_metrics and the ``cluster_health`` view: filled by
 the materializer from the stage's records, and by ``fill_synthetic`` the way the stage
-computes them (checked against processors.health, a separate implementation)."""
+computes them (checked against processors.logic.health, a separate implementation)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from bench.fixtures import fill_synthetic
 from common.contract import FLEET, HEALTH_METRICS
 from common.settings import Settings
-from processors import health, query_metrics
-from processors.warehouse.fixtures import fill_synthetic
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from processors.logic import health, query_metrics
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 from .conftest import FakeMessage
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.warehouse.materializer import _insert_new, unique_records
-from processors.warehouse.store import Warehouse, migrations
+from warehouse.materializer import _insert_new, unique_records
+from warehouse.store import Warehouse, migrations
 
 # (query number, arrival): a record's arrival is fixed by its source row, so a re-emission
 # repeats both; one query number may recur with another arrival (a later query_id reuse)

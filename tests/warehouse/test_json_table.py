@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table, _utf8_array
+from warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table, _utf8_array
 
 _VALUES = {
     pa.string(): st.text(max_size=30),

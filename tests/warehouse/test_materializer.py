@@ -15,10 +15,10 @@ import duckdb
 import pytest
 
 from common.settings import Settings
-from processors.warehouse.export import export
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
 from producers.synthetic import SyntheticSpec
+from warehouse.export import export
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 from .conftest import CountingReader, messages, produce_all
 
@@ -117,7 +117,7 @@ def test_sigkill_materializer_repeatedly(topics: Settings, tmp_path: Path) -> No
     cmd = [
         sys.executable,
         "-m",
-        "processors.warehouse",
+        "warehouse",
         "materialize",
         "--db",
         db,
@@ -157,7 +157,7 @@ def test_export_parquet_and_csv(topics: Settings, tmp_path: Path) -> None:
         assert duckdb.connect().execute(f"SELECT count(*) FROM '{out}'").fetchone() == (n,)
     with pytest.raises(ValueError, match="no table or view"):
         export(db, "fact_query; DROP TABLE x", str(tmp_path / "x.csv"))
-    r = subprocess.run([sys.executable, "-m", "processors.warehouse", "export", "nope", "--db", db,
+    r = subprocess.run([sys.executable, "-m", "warehouse", "export", "nope", "--db", db,
                         "--out", str(tmp_path / "y.csv")], capture_output=True, text=True, env=dict(os.environ))  # fmt: skip
     assert r.returncode == 2 and "no table or view named 'nope'" in r.stderr
 
@@ -181,7 +181,7 @@ def test_final_window_kept_but_fleet_roll_up_takes_its_newest_emission(one_batch
     emission). The fleet roll-up is: a sparse cluster's provisional partial can arrive after
     every other cluster closed the window, and the newest merge is the most complete (found
     by make soak: the fleet missed one query of such a window)."""
-    from processors.warehouse.materializer import _prep_windows, _window_applier
+    from warehouse.materializer import _prep_windows, _window_applier
 
     wh = Warehouse.open(":memory:")
     seq = [_window("c1", 5, True), _window("fleet", 5, True),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from common.settings import Settings
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 from .conftest import FakeMessage
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.fixtures import fill_synthetic
 from common.settings import Settings
-from processors.warehouse.fixtures import fill_synthetic
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 from .conftest import FakeMessage
 
@@ -152,7 +152,7 @@ def test_leaderboard_prev_rank() -> None:
 
 
 def test_export_refuses_unknown_relation(tmp_path: Path) -> None:
-    from processors.warehouse.export import export
+    from warehouse.export import export
 
     db = str(tmp_path / "w.duckdb")
     Warehouse.open(db).close()

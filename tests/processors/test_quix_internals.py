@@ -1,4 +1,4 @@
-"""processors.quix_glue: the Quix Streams internals it relies on still exist with the
+"""processors.streaming.quix_internals: the Quix Streams internals it relies on still exist with the
 shapes it expects (this fails clearly when a Quix upgrade moves one), and the commit hook's
 rules: the callback runs once before a commit, and a lost assignment never commits."""
 
@@ -14,7 +14,7 @@ from quixstreams import Application
 from quixstreams.checkpointing.checkpoint import Checkpoint
 from quixstreams.state.base.transaction import PartitionTransaction
 
-from processors.quix_glue import AssignmentLost, batch_input, before_commit
+from processors.streaming.quix_internals import AssignmentLost, batch_input, before_commit
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def app(tmp_path: Path) -> Application:
     )
 
 
-def test_the_quix_internals_quix_glue_uses_exist(app: Application) -> None:
+def test_the_quix_internals_used_exist(app: Application) -> None:
     pc = app._processing_context
     assert hasattr(pc.producer, "_on_delivery"), "fast_produce: InternalProducer._on_delivery"
     assert hasattr(pc.producer, "_producer"), "fast_produce: InternalProducer._producer"

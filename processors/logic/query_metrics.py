@@ -2,7 +2,7 @@
 
 Pure logic. A clean record is reduced to a compact row (:func:`qm_row`) kept in window
 state; :func:`window_record` turns a window's rows into the output record (fields in
-docs/processors.md). Percentiles are exact (``processors.stats.quantile_cont``).
+docs/processors.md). Percentiles are exact (``processors.logic.stats.quantile_cont``).
 
 NULL measures (not measured, e.g. a result-cache hit's MB scanned) are left out of that
 measure's sum and percentiles, as in SQL, and ``<measure>_known`` counts the values that
@@ -15,8 +15,8 @@ import math
 from typing import Any
 
 from common.contract import FLEET, QUERY_TYPES
-from processors import health, sketch
-from processors.stats import percentiles
+from processors.logic import health, sketch
+from processors.logic.stats import percentiles
 
 _TYPE_INDEX = {t: i for i, t in enumerate(QUERY_TYPES)}
 

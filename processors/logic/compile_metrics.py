@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.stats import percentiles
+from processors.logic.stats import percentiles
 
 #: (label, lowest complexity) in ascending order; a bucket runs up to the next one.
 BUCKETS: tuple[tuple[str, int], ...] = (("0", 0), ("1-2", 1), ("3-5", 3), ("6-10", 6), ("11+", 11))

@@ -91,7 +91,7 @@ DEMO_RATE = {"kafka": 1500.0, "tansu": 150.0}
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m processors.demo",
+        prog="python -m pipeline.demo",
         description="Run the whole product locally: broker, processors, both dashboards, and a replay.",
     )
     parser.add_argument(

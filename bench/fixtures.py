@@ -11,8 +11,8 @@ from typing import Any
 
 from common.contract import BOTTLENECKS, HEALTH_METRICS
 from common.settings import Settings
-from processors.warehouse.store import Warehouse
 from producers.synthetic import SyntheticSpec, generate
+from warehouse.store import Warehouse
 
 
 def fill_synthetic(

@@ -18,14 +18,14 @@ from quixstreams.dataframe import StreamingDataFrame
 
 from common.contract import FLEET
 from common.settings import Settings
-from processors import compile_metrics, health, leaderboard, query_metrics
-from processors.clean import clean_row, dead_letter
-from processors.dedup import seen_or_add
-from processors.flatten import flatten
-from processors.quix_glue import CachedState, StateCache
-from processors.runtime import MergeStep, Runtime, Windowed
-from processors.windows import window_bounds
-from processors.winlog import Emit, WindowSpec, is_fresh
+from processors.logic import compile_metrics, health, leaderboard, query_metrics
+from processors.logic.clean import clean_row, dead_letter
+from processors.logic.dedup import seen_or_add
+from processors.logic.flatten import flatten
+from processors.logic.windows import window_bounds
+from processors.logic.winlog import Emit, WindowSpec, is_fresh
+from processors.streaming.quix_internals import CachedState, StateCache
+from processors.streaming.runtime import MergeStep, Runtime, Windowed
 
 #: what a stage does with one input message (value, key, timestamp, headers)
 Handler = Callable[[Any, Any, int, Any], None]

@@ -8,9 +8,9 @@ input message, one state store (RocksDB + changelog topic) under
 Outputs go through the application's producer, so they are flushed before the offsets are
 committed (at-least-once, or exactly-once with transactions when selected). ``all`` runs
 :data:`ALL_WORKERS`: ``clean+flatten`` and ``query_metrics+compile_metrics+leaderboard``.
-What a stage does per message is in :mod:`processors.wiring`.
+What a stage does per message is in :mod:`processors.streaming.wiring`.
 
-Windows are closed by event time per key (see ``processors.windows``). A periodic task of
+Windows are closed by event time per key (see ``processors.logic.windows``). A periodic task of
 the run loop emits the still-open windows (``final: false`` / variant ``current``) once
 the input has been idle for ``IDLE_FLUSH_S`` (and the leaderboard's running boards every
 ``CURRENT_EVERY_S`` while data flows), so a finished replay's last windows are visible.
@@ -38,15 +38,15 @@ from common.kafka_config import (
 )
 from common.settings import Settings, state_path
 from common.topics import ensure_topics
-from processors.quix_glue import (
+from processors.streaming.quix_internals import (
     StateCache,
     add_periodic_task,
     batch_input,
     before_commit,
     fast_produce,
 )
-from processors.runtime import Runtime
-from processors.wiring import (
+from processors.streaming.runtime import Runtime
+from processors.streaming.wiring import (
     WIRE,
     Handler,
     Wiring,

@@ -1,4 +1,4 @@
-"""``python -m processors.warehouse {materialize,export,migrate,views}``."""
+"""``python -m warehouse {materialize,export,migrate,views}``."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from common.broker import BrokerError, broker_for
 from common.settings import Settings
-from processors.warehouse.export import export, relations
-from processors.warehouse.materializer import ALL_TOPICS, Materializer
-from processors.warehouse.store import Warehouse
+from warehouse.export import export, relations
+from warehouse.materializer import ALL_TOPICS, Materializer
+from warehouse.store import Warehouse
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m processors.warehouse", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m warehouse", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("materialize", help="consume topics into a DuckDB file (standalone)")
     m.add_argument("--db", required=True)

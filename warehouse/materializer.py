@@ -50,11 +50,11 @@ from common.gc_tuning import tune_gc
 from common.handoff import put_until_stopped
 from common.kafka_config import consumer_config
 from common.settings import TOPIC_NAMES, Settings
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 ALL_TOPICS: tuple[str, ...] = TOPIC_NAMES
 
-log = logging.getLogger("processors.warehouse")
+log = logging.getLogger("warehouse")
 
 
 class BrokerChanged(Exception):
@@ -605,7 +605,7 @@ def caught_up(
     quarter (the backlog is in; while it streams in full batches a checkpoint would slow the
     writer, whose commit runs it). Fewer: when idle ``every_s`` after the last checkpoint
     (a trickle checkpoints once a minute, not after every write). DuckDB also checkpoints
-    at :data:`~processors.warehouse.store.CHECKPOINT_THRESHOLD`."""
+    at :data:`~warehouse.store.CHECKPOINT_THRESHOLD`."""
     if unchecked == 0:
         return False
     if unchecked >= min_rows:
@@ -625,7 +625,7 @@ class _KafkaLog:
     """librdkafka log sink: debug-level Python logging (connection chatter would flood
     stderr while a broker is down; errors reach error_cb and exceptions)."""
 
-    _log = logging.getLogger("processors.warehouse.librdkafka")
+    _log = logging.getLogger("warehouse.librdkafka")
 
     def log(self, level: int, msg: str, *args: object, **kwargs: object) -> None:
         self._log.debug(msg, *args)

@@ -111,5 +111,5 @@ def test_readme_documents_every_setting() -> None:
 
     from common.settings import markdown_table
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert markdown_table() in readme, "run `python -m common.settings --markdown` into README"

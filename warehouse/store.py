@@ -31,7 +31,7 @@ CHECKPOINT_THRESHOLD = "256MB"
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration, in order."""
     out = []
-    for entry in resources.files("processors.warehouse").joinpath("sql").iterdir():
+    for entry in resources.files("warehouse").joinpath("sql").iterdir():
         m = re.match(r"(\d+)_(.+)\.sql$", entry.name)
         if m:
             out.append((int(m.group(1)), entry.name, entry.read_text()))

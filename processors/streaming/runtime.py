@@ -14,14 +14,14 @@ from typing import Any
 from quixstreams import Application
 from quixstreams.context import message_context
 
-from processors.quix_glue import (
+from processors.logic.winlog import Emit, WindowSpec, add_row, mark_flushed, pending
+from processors.streaming.quix_internals import (
     CachedState,
     StateCache,
     assigned_partitions,
     has_assignment,
     store_partitions,
 )
-from processors.winlog import Emit, WindowSpec, add_row, mark_flushed, pending
 
 log = logging.getLogger("processors")
 

@@ -16,9 +16,9 @@ import duckdb
 import pytest
 
 from common.settings import Settings
-from processors.experiment import run_experiment
-from processors.warehouse.store import Warehouse
+from pipeline.experiment import run_experiment
 from producers.synthetic import SyntheticSpec, write
+from warehouse.store import Warehouse
 
 pytestmark = pytest.mark.integration
 

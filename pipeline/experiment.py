@@ -1,6 +1,6 @@
 """One experiment run as one command: replay -> chain -> DuckDB -> reconciliation.
 
-``python -m processors.experiment SOURCE --db PATH`` (``make experiment SOURCE=... DB=...``):
+``python -m pipeline.experiment SOURCE --db PATH`` (``make experiment SOURCE=... DB=...``):
 starts the embedded broker if none is configured, gives the run its own topic namespace
 (``exp-<run_id>.``) so runs never mix, replays SOURCE with a new run id while the processor
 chain runs, materializes every topic into the DuckDB file (several runs can land in one
@@ -27,10 +27,10 @@ from rich.table import Table
 from common.broker import BrokerError, broker_for
 from common.settings import Settings
 from common.topics import ensure_topics
-from processors.warehouse.materializer import Materializer
-from processors.warehouse.store import Warehouse
 from producers.replay import ReplayError, ReplaySummary, replay
 from producers.sources import SourceError
+from warehouse.materializer import Materializer
+from warehouse.store import Warehouse
 
 console = Console(stderr=True)
 
@@ -238,7 +238,7 @@ def run_experiment(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m processors.experiment",
+        prog="python -m pipeline.experiment",
         description="Replay SOURCE through the whole chain into a DuckDB file and reconcile every count.",
     )
     p.add_argument(

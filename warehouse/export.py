@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from processors.warehouse.store import Warehouse
+from warehouse.store import Warehouse
 
 
 def relations(wh: Warehouse) -> list[str]:

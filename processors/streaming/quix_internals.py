@@ -1,4 +1,4 @@
-"""Every use of Quix Streams internals, in one place (tests/processors/test_quix_glue.py
+"""Every use of Quix Streams internals, in one place (tests/processors/test_quix_internals.py
 fails clearly when Quix changes one of them), and the stages' write-back state cache.
 
 The cache keeps the Python values a stage reads and writes and hands the changed ones to

@@ -8,7 +8,7 @@ import yaml
 
 from common.settings import env_names
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_SERVICES = {"processors", "replay", "dashboard-expert", "dashboard-aggregate", "topics"}
 #: inputs of one command, not settings
 COMMAND_INPUTS = {"SOURCE", "SPEED"}
@@ -44,7 +44,7 @@ def test_project_services_use_only_settings_variables() -> None:
 
 def test_one_dockerfile_builds_every_service() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for pkg in ("common", "producers", "processors", "dashboards"):
+    for pkg in ("common", "producers", "processors", "warehouse", "pipeline", "dashboards"):
         assert f"COPY {pkg}/" in dockerfile
     assert "requirements.txt" in dockerfile
 

@@ -4,7 +4,7 @@ Per key, meta ``w`` = ``{"max": {run_id: max_event_ms}, "win": {"run|start": [n,
 dirty]}}`` and one state entry ``r:run|start:i`` per accepted row (a compact list), so a
 row costs O(1) state operations and a window's rows are read once when it closes.
 
-A row whose window already closed for its key (``processors.windows.is_late``) is *late*:
+A row whose window already closed for its key (``processors.logic.windows.is_late``) is *late*:
 it is not added and the caller records it. A window is emitted once, final, when it closes
 (its rows are then deleted); :func:`pending` / :func:`mark_flushed` let the caller emit the
 still-open windows as provisional results (e.g. when the input is idle).
@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from processors.dedup import KeyState
-from processors.windows import is_closed, window_start
+from processors.logic.dedup import KeyState
+from processors.logic.windows import is_closed, window_start
 
 
 @dataclass(frozen=True)

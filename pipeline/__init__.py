@@ -1,0 +1,1 @@
+"""Whole-pipeline orchestration: the demo, experiments and the supervisor of child processes."""
