@@ -4,13 +4,14 @@ WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
-COPY kafka/ kafka/
+COPY pyproject.toml README.md LICENSE ./
 COPY common/ common/
 COPY producers/ producers/
 COPY processors/ processors/
 COPY warehouse/ warehouse/
 COPY pipeline/ pipeline/
 COPY dashboards/ dashboards/
-RUN mkdir -p /data /state
+COPY bench/ bench/
+RUN pip install --no-cache-dir --no-deps -e . && mkdir -p /data /state
 EXPOSE 8501 8502
-CMD ["python", "-m", "processors", "--help"]
+CMD ["redset-processors", "--help"]

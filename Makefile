@@ -16,16 +16,17 @@ QUICK ?=
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ required, found " + sys.version' 
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv and install requirements.txt
+venv: $(STAMP)  ## create .venv, install requirements.txt and the project (editable, with its commands)
 
-$(KAFKA_JARS): $(STAMP) kafka/pom.xml
+$(KAFKA_JARS): $(STAMP) common/kafka/pom.xml
 	$(PY) -m common.kafka_jars --if-java
 	touch $(KAFKA_JARS)
 

@@ -25,8 +25,6 @@ from typing import Any
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench.brokers import Fresh, broker_info, fresh_brokers, with_broker
 from bench.chain import bench_chain, default_rows
 from bench.report import (

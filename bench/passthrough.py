@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics

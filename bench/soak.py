@@ -40,8 +40,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench.__main__ import RESULTS, machine
 from bench.brokers import broker_info
 from bench.report import broker_line

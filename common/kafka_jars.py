@@ -1,4 +1,4 @@
-"""The Apache Kafka broker's jars: pinned in ``kafka/pom.xml``, fetched once with Maven into a
+"""The Apache Kafka broker's jars: pinned in ``common/kafka/pom.xml``, fetched once with Maven into a
 cache outside git, reused by every later run and clone.
 
 ``python -m common.kafka_jars`` fetches them (``make kafka-jars``) and prints the folder.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common.broker_process import BrokerError
 
-POM = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
+POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 MIN_JAVA = 17
 COMPLETE = ".complete"
 
@@ -180,7 +180,7 @@ class _Progress:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m common.kafka_jars",
-        description="Fetch the Apache Kafka broker's jars (version pinned in kafka/pom.xml) "
+        description="Fetch the Apache Kafka broker's jars (version pinned in common/kafka/pom.xml) "
         "into the cache once and print the folder. Needs Maven and Maven Central.",
     )
     p.add_argument("--check", action="store_true", help="only say whether they are cached")

@@ -7,18 +7,12 @@ EXPERT_URL for the boards' links, ...).
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # `streamlit run` adds only dashboards/
 
 from dashboards import boards_view, overview, trends, units
 from dashboards.data import backend

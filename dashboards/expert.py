@@ -7,14 +7,8 @@ cluster, user or fingerprint the data does not hold says so and is kept as it is
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # `streamlit run` adds only dashboards/
 
 import streamlit as st
 

@@ -71,7 +71,7 @@ def test_java_versions(text: str, major: int) -> None:
 
 def test_kafka_version_is_pinned_once_in_the_pom(tmp_path: Path) -> None:
     version = kafka_version()
-    pom = (ROOT / "kafka" / "pom.xml").read_text()
+    pom = (ROOT / "common" / "kafka" / "pom.xml").read_text()
     assert pom.count(f"<kafka.version>{version}</kafka.version>") == 1
     assert "${kafka.version}" in pom
     # the cache folder names the version and changes with the pom
