@@ -354,16 +354,6 @@ def env_name(field_name: str) -> str:
     raise KeyError(field_name)
 
 
-def env_names() -> list[str]:
-    """Every environment variable the settings object reads."""
-    return [str(f.metadata["env"]) for f in fields(Settings)]
-
-
-def settings_table() -> list[tuple[str, str, str]]:
-    """(variable, default, meaning) rows, for the README and --help."""
-    return [(f.metadata["env"], repr(f.default), f.metadata["help"]) for f in fields(Settings)]
-
-
 def _parse_bool(raw: str) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
@@ -371,7 +361,7 @@ def _parse_bool(raw: str) -> bool:
 def _coerce(name: str, raw: str, typ: type) -> Any:
     try:
         if typ is bool:
-            return raw.strip().lower() in ("1", "true", "yes", "on")
+            return _parse_bool(raw)
         return typ(raw)
     except ValueError as e:
         raise SettingsError(f"{env_name(name)}={raw!r}: expected {typ.__name__}") from e
@@ -379,26 +369,3 @@ def _coerce(name: str, raw: str, typ: type) -> Any:
 
 def state_path(settings: Settings, stage: str) -> Path:
     return Path(settings.state_dir) / (settings.topic_prefix.rstrip(".-_") or "default") / stage
-
-
-def markdown_table() -> str:
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{env}` | `{default}` | {meaning} |" for env, default, meaning in settings_table()]
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":
-    import sys
-
-    p = argparse.ArgumentParser(
-        prog="python -m common.settings",
-        description="Print every setting: its environment variable, default and meaning.",
-    )
-    p.add_argument("--markdown", action="store_true", help="as the README's markdown table")
-    a = p.parse_args()
-    if a.markdown:
-        print(markdown_table())
-    else:
-        for k, v in Settings.from_env().redacted().items():
-            print(f"{env_name(k):32s} {v!r}")
-    sys.exit(0)

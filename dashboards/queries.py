@@ -14,8 +14,6 @@ import pandas as pd
 from dashboards.expert_queries import ExpertQueries
 from warehouse.store import Warehouse
 
-LEVELS = ("fleet", "cluster", "user", "database", "table", "fingerprint", "query")
-
 
 @dataclass(frozen=True)
 class Filters:
@@ -179,10 +177,6 @@ class Data(ExpertQueries):
     # --- runs and status ---------------------------------------------------------------
     def runs(self) -> pd.DataFrame:
         return self.df("SELECT * FROM v_runs ORDER BY last_update DESC NULLS LAST")
-
-    def latest_run(self) -> str | None:
-        runs = self.runs()
-        return str(runs["run_id"].iloc[0]) if len(runs) else None
 
     def run_status(self, run_id: str) -> dict[str, Any]:
         df = self.df("SELECT * FROM v_runs WHERE run_id = ?", [run_id])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from common.settings import env_names
+from common.settings_doc import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_SERVICES = {"processors", "replay", "dashboard-expert", "dashboard-aggregate", "topics"}

@@ -5,7 +5,8 @@ import argparse
 import pytest
 
 from common.kafka_config import consumer_config, producer_config, security_config
-from common.settings import Settings, SettingsError, env_names
+from common.settings import Settings, SettingsError
+from common.settings_doc import env_names
 
 
 def test_defaults_are_documented_topic_names() -> None:
@@ -109,7 +110,7 @@ def test_env_names_unique() -> None:
 def test_readme_documents_every_setting() -> None:
     from pathlib import Path
 
-    from common.settings import markdown_table
+    from common.settings_doc import markdown_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert markdown_table() in readme, "run `python -m common.settings --markdown` into README"
+    assert markdown_table() in readme, "run `python -m common.settings_doc --markdown` into README"
