@@ -79,7 +79,7 @@ class Section:
     title: str
     run: Callable[[], Metrics]
     #: done before the section and outside it (not timed; a failure stops the bench)
-    prepare: Callable[[], None] | None = None
+    prepare: Callable[[], object] | None = None
 
 
 def run_section(title: str, fn: Callable[[], Metrics], bench: Bench) -> None:
