@@ -56,8 +56,10 @@ def run_chain(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "processors", "all", "--until-idle", str(IDLE_S)],
-            env=cs.to_env(), stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
+            env=cs.to_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     inputs = {cs.group(worker_id(w)): cs.topic(worker_source(w)) for w in all_workers(cs)}
     w = watch(cs, [proc], inputs, started, timeout_s)
     if w.codes != [0]:
@@ -73,7 +75,7 @@ WARM_UP_ROWS = 30_000
 def warm_up(s: Settings, parquet: str, timeout_s: float) -> None:
     """An unmeasured chain run over the first rows of ``parquet``, on topics of its own:
     the broker's JIT then has compiled what the chain asks of it before either measured
-    run (the at-least-once chain, measured first, paid it alone before)."""
+    run, so neither pays for it."""
     from producers.replay import replay
 
     prefix = f"bench-warm-{uuid.uuid4().hex[:6]}."

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.contract import BOTTLENECKS, HEALTH_METRICS
+from common.contract import BOTTLENECKS, HEALTH_METRICS, QUERY_TYPES
 from common.settings import Settings
 from producers.synthetic import SyntheticSpec, generate
 from warehouse.store import Warehouse
+
+#: query_metrics' duration quantiles: payload name -> clean_queries column
+DURATIONS = (
+    ("queue_ms", "queue_duration_ms"),
+    ("execution_ms", "execution_duration_ms"),
+    ("total_ms", "total_duration_ms"),
+)
 
 
 def fill_synthetic(
@@ -29,6 +36,22 @@ def fill_synthetic(
     cur.register("syn", table)
     w_ms = window_s * 1000
     cur.execute("BEGIN")
+    _fill_clean(cur, run_id)
+    _fill_raw_rows(cur, run_id)
+    _fill_query_metrics(cur, run_id, w_ms)
+    _fill_health(cur, run_id, w_ms)
+    _fill_compile_metrics(cur, run_id, w_ms)
+    _fill_flattened(cur, run_id)
+    _fill_leaderboards(cur, run_id, w_ms, k)
+    cur.execute("COMMIT")
+    cur.unregister("syn")
+    n = cur.execute("SELECT count(*) FROM clean_queries WHERE run_id = ?", [run_id]).fetchone()
+    cur.close()
+    return int(n[0]) if n else 0
+
+
+def _fill_clean(cur: Any, run_id: str) -> None:
+    """clean_queries from the registered ``syn`` table, as the clean stage writes them."""
     for table in ("clean_queries", "flattened"):  # no key to upsert on: refill the run
         cur.execute(f"DELETE FROM {table} WHERE run_id = $run", {"run": run_id})
     cur.execute(
@@ -58,6 +81,9 @@ def fill_synthetic(
         """,
         {"run": run_id},
     )
+
+
+def _fill_raw_rows(cur: Any, run_id: str) -> None:
     cur.execute(
         """
         INSERT OR IGNORE INTO raw_rows
@@ -65,6 +91,17 @@ def fill_synthetic(
         FROM clean_queries WHERE run_id = $run
         """,
         {"run": run_id},
+    )
+
+
+def _fill_query_metrics(cur: Any, run_id: str, w_ms: int) -> None:
+    """query_metrics' windows per cluster and for the fleet (:func:`_fill_health` adds the
+    health columns)."""
+    by_type = ", ".join(f"'{t}', count(*) FILTER (WHERE query_type = '{t}')" for t in QUERY_TYPES)
+    quantiles = ", ".join(
+        f"'{name}_p{round(q * 100)}', quantile_cont({col}, {q})"
+        for name, col in DURATIONS
+        for q in (0.5, 0.95, 0.99)
     )
     for cluster_expr in ("cluster", "'fleet'"):
         cur.execute(
@@ -75,39 +112,23 @@ def fill_synthetic(
                      'window_end', ws + $w, 'final', true, 'queries', count(*),
                      'aborted', count(*) FILTER (WHERE was_aborted), 'cached', count(*) FILTER (WHERE was_cached),
                      'abort_rate', avg(was_aborted::INT), 'cache_hit_rate', avg(was_cached::INT),
-                     'count_by_type', json_object(
-                        'select', count(*) FILTER (WHERE query_type = 'select'),
-                        'insert', count(*) FILTER (WHERE query_type = 'insert'),
-                        'copy', count(*) FILTER (WHERE query_type = 'copy'),
-                        'delete', count(*) FILTER (WHERE query_type = 'delete'),
-                        'update', count(*) FILTER (WHERE query_type = 'update'),
-                        'ctas', count(*) FILTER (WHERE query_type = 'ctas'),
-                        'unload', count(*) FILTER (WHERE query_type = 'unload'),
-                        'vacuum', count(*) FILTER (WHERE query_type = 'vacuum'),
-                        'analyze', count(*) FILTER (WHERE query_type = 'analyze'),
-                        'other', count(*) FILTER (WHERE query_type = 'other')),
+                     'count_by_type', json_object({by_type}),
                      'mbytes_scanned_sum', sum(mbytes_scanned), 'mbytes_spilled_sum', sum(mbytes_spilled),
                      'queue_ms_sum', sum(queue_duration_ms), 'execution_ms_sum', sum(execution_duration_ms),
                      'total_ms_sum', sum(total_duration_ms),
                      'queue_ms_known', count(queue_duration_ms), 'execution_ms_known', count(execution_duration_ms),
                      'total_ms_known', count(total_duration_ms), 'mbytes_scanned_known', count(mbytes_scanned),
                      'mbytes_spilled_known', count(mbytes_spilled),
-                     'queue_ms_p50', quantile_cont(queue_duration_ms, 0.5),
-                     'queue_ms_p95', quantile_cont(queue_duration_ms, 0.95),
-                     'queue_ms_p99', quantile_cont(queue_duration_ms, 0.99),
-                     'execution_ms_p50', quantile_cont(execution_duration_ms, 0.5),
-                     'execution_ms_p95', quantile_cont(execution_duration_ms, 0.95),
-                     'execution_ms_p99', quantile_cont(execution_duration_ms, 0.99),
-                     'total_ms_p50', quantile_cont(total_duration_ms, 0.5),
-                     'total_ms_p95', quantile_cont(total_duration_ms, 0.95),
-                     'total_ms_p99', quantile_cont(total_duration_ms, 0.99)),
+                     {quantiles}),
                    now()
             FROM (SELECT *, arrival_us // 1000 // $w * $w AS ws FROM clean_queries WHERE run_id = $run)
             GROUP BY run_id, c, ws
             """,
             {"run": run_id, "w": w_ms},
         )
-    _fill_health(cur, run_id, w_ms)
+
+
+def _fill_compile_metrics(cur: Any, run_id: str, w_ms: int) -> None:
     cur.execute(
         """
         INSERT OR REPLACE INTO compile_metrics
@@ -127,6 +148,11 @@ def fill_synthetic(
         """,
         {"run": run_id, "w": w_ms},
     )
+
+
+def _fill_flattened(cur: Any, run_id: str) -> None:
+    """flattened: a row per table a query read or wrote; a read with the time since the
+    table's last write before it."""
     cur.execute(
         """
         INSERT INTO flattened
@@ -145,6 +171,10 @@ def fill_synthetic(
         """,
         {"run": run_id},
     )
+
+
+def _fill_leaderboards(cur: Any, run_id: str, w_ms: int, k: int) -> None:
+    """leaderboards: each board's top ``k`` of every window."""
     boards = {
         "busiest_clusters": ("cluster", "sum(execution_duration_ms)"),
         "top_users_by_queries": ("cluster || '/' || user_id", "count(*)"),
@@ -170,11 +200,6 @@ def fill_synthetic(
             """,
             {"run": run_id, "w": w_ms, "k": k, "board": board},
         )
-    cur.execute("COMMIT")
-    cur.unregister("syn")
-    n = cur.execute("SELECT count(*) FROM clean_queries WHERE run_id = ?", [run_id]).fetchone()
-    cur.close()
-    return int(n[0]) if n else 0
 
 
 def _health_sql(s: Settings) -> str:

@@ -16,10 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message, Producer
 
 #: more often than the chain (COMMIT_INTERVAL_SECONDS): the baseline's run lasts seconds,
 #: and its sustained rate needs a few commits to measure a slope by
@@ -36,7 +40,7 @@ def passthrough(
 ) -> int:
     """Copy ``source`` to each of ``targets`` in ``group`` until stopped or idle: messages
     read."""
-    from confluent_kafka import Consumer, KafkaError, Producer
+    from confluent_kafka import Consumer, Producer
 
     from common.kafka_config import consumer_config, producer_config
 
@@ -60,20 +64,9 @@ def passthrough(
     try:
         while True:
             batch = c.consume(1000, 0.2)
-            for m in batch:
-                if m.error():
-                    if m.error().code() != KafkaError._PARTITION_EOF:
-                        print(f"passthrough {group}: {m.error()}", file=sys.stderr)
-                    continue
-                for target in targets:
-                    while True:
-                        try:
-                            p.produce(target, m.value(), m.key(), timestamp=m.timestamp()[1])
-                            break
-                        except BufferError:
-                            p.poll(0.05)
-                n += 1
-                pending = True
+            copied = _copy(batch, targets, p, group)
+            n += copied
+            pending = pending or copied > 0
             p.poll(0)
             now = time.monotonic()
             if batch:
@@ -87,6 +80,28 @@ def passthrough(
     finally:
         commit()
         c.close()
+    return n
+
+
+def _copy(batch: list[Message], targets: list[str], p: Producer, group: str) -> int:
+    """Produce each message of ``batch`` to every target: the messages copied (errors are
+    reported, not copied)."""
+    from confluent_kafka import KafkaError
+
+    n = 0
+    for m in batch:
+        if m.error():
+            if m.error().code() != KafkaError._PARTITION_EOF:
+                print(f"passthrough {group}: {m.error()}", file=sys.stderr)
+            continue
+        for target in targets:
+            while True:
+                try:
+                    p.produce(target, m.value(), m.key(), timestamp=m.timestamp()[1])
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        n += 1
     return n
 
 
@@ -114,8 +129,8 @@ def start_topology(
     procs, inputs = [], {}
     for name, (src, outs) in routes.items():
         group = f"{ts.group(name)}.passthrough{tag}"
-        cmd = [sys.executable, "-m", "bench.passthrough", "--input", src, "--output", *outs,
-               "--group", group, "--until-idle", str(until_idle)]  # fmt: skip
+        cmd = [sys.executable, "-m", "bench.passthrough", "--input", src, "--output", *outs]
+        cmd += ["--group", group, "--until-idle", str(until_idle)]
         with open(log_dir / f"passthrough{tag}-{name}.log", "wb") as log:
             procs.append(
                 subprocess.Popen(cmd, env=ts.to_env(), stdout=subprocess.DEVNULL, stderr=log)

@@ -64,8 +64,7 @@ def _cells(m: dict[str, Any]) -> tuple[str, str, str, str]:
     unit = m["unit"]
     if m.get("runs"):
         unit += "; runs " + " / ".join(num(r, ",.0f") for r in m["runs"])
-    return (num(m["value"], ",.1f"), unit, num(m["baseline"], ",.1f"),
-            num(m["ratio"], ".2g"))  # fmt: skip
+    return (num(m["value"], ",.1f"), unit, num(m["baseline"], ",.1f"), num(m["ratio"], ".2g"))
 
 
 def broker_line(result: dict[str, Any]) -> str:

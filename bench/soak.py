@@ -40,8 +40,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.__main__ import RESULTS, machine
 from bench.brokers import broker_info
+from bench.harness import RESULTS, machine
 from bench.report import broker_line
 from common.broker import broker_for
 from common.settings import Settings

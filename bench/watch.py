@@ -2,8 +2,8 @@
 
 Offsets are read from the outside with a consumer per group that never joins it
 (``Consumer.committed``: an OffsetFetch), so the chain and its baseline are measured the
-same way, without either reporting on itself. (``AdminClient.list_consumer_group_offsets``
-crashed librdkafka 2.12.1 against Kafka 4.1.1 here: a segfault in its main thread.)
+same way, without either reporting on itself (not ``AdminClient.list_consumer_group_offsets``,
+which segfaults librdkafka 2.12 on Kafka 4.1: docs/bench.md).
 """
 
 from __future__ import annotations

@@ -48,8 +48,11 @@ def test_commit_steps_are_fitted_not_taken_from_two_single_steps() -> None:
 
 def test_fractions_are_against_each_groups_final_offsets() -> None:
     # a downstream group reads fewer messages than RAW (dead letters, duplicates)
-    samples = [(0.0, {"raw": 0, "down": 0}), (1.0, {"raw": 100, "down": 45}),
-               (2.0, {"raw": 100, "down": 90})]  # fmt: skip
+    samples = [
+        (0.0, {"raw": 0, "down": 0}),
+        (1.0, {"raw": 100, "down": 45}),
+        (2.0, {"raw": 100, "down": 90}),
+    ]
     assert fractions(samples, ["raw", "down"]) == [(0.0, 0.0), (1.0, 0.5), (2.0, 1.0)]
 
 
