@@ -73,7 +73,7 @@ class Backend:
             )
         stored = mat.stored_offsets()
         out: dict[str, int] = {}
-        for full, logical in mat.full.items():
+        for full, logical in mat.logical_by_topic.items():
             meta = self._consumer.list_topics(full, timeout=2.0).topics.get(full)
             total = 0
             for p in meta.partitions if meta is not None else {}:

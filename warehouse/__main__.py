@@ -65,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                     s, wh, topics=[t.strip() for t in args.topics.split(",") if t.strip()]
                 )
                 with Progress(
-                    SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=True,
-                ) as bar:  # fmt: skip
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    TimeElapsedColumn(),
+                    console=Console(stderr=True),
+                    transient=True,
+                ) as bar:
                     task = bar.add_task("materializing")
 
                     def show() -> bool:

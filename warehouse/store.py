@@ -23,8 +23,8 @@ Params = list[Any] | dict[str, Any] | None
 
 #: a read-write warehouse checkpoints (compresses what was appended since the last one and,
 #: for a file, writes it and empties the WAL) when this much was written, or when its
-#: materializer has caught up (:meth:`Warehouse.checkpoint`); DuckDB's 16 MB default ran a
-#: checkpoint on the writer's commit every ~45 k clean rows (docs/warehouse.md, figures)
+#: materializer has caught up (:meth:`Warehouse.checkpoint`); with DuckDB's 16 MB default
+#: a backlog was checkpointed again and again on the writer's commit
 CHECKPOINT_THRESHOLD = "256MB"
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from warehouse.materializer import ROW_GROUP_ROWS, Materializer, caught_up
+from warehouse.checkpoint import ROW_GROUP_ROWS, caught_up
+from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 
 from .conftest import CountingReader, FakeMessage
@@ -46,7 +47,7 @@ def test_checkpoint_after_the_backlog_not_during_it(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     wh = Warehouse.open(str(db))
     mat = Materializer(s, wh, ["clean"], batch_size=1000)
-    mat.checkpoint_rows = 2000  # a "row group" of 2,000 messages
+    mat.checkpoints.min_rows = 2000  # a "row group" of 2,000 messages
     t = s.topic("clean")
     offset = 0
     for n in (1000, 1000, 1000, 250):  # three full batches, then a quarter
@@ -57,7 +58,7 @@ def test_checkpoint_after_the_backlog_not_during_it(tmp_path: Path) -> None:
         offset += n
         mat.write(msgs)
         before = _wal(db)
-        mat._checkpoint_if_caught_up(n)
+        mat.checkpoints.after_fetch(n)
         if n == 1000:  # more is waiting: no checkpoint, even past 2,000
             assert _wal(db) == before > 0
     assert _wal(db) == 0  # the batches shrank: caught up, checkpointed

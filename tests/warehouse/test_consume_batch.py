@@ -48,8 +48,9 @@ def test_a_full_batch_in_slices_without_error_events() -> None:
 
 def test_a_short_supply_returns_what_there_is_within_the_deadline() -> None:
     c = _Consumer(4_500)
+    mat = _materializer(20_000)
     t0 = time.monotonic()
-    got = _materializer(20_000)._consume_batch(c)
+    got = mat._consume_batch(c)
     assert time.monotonic() - t0 < 0.5
     assert len(got) == sum(1 for i in range(4_500) if i % 7 != 6)
     assert all(0 < timeout <= 0.2 for _, timeout in c.calls)

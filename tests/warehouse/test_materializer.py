@@ -3,7 +3,6 @@ reading while writing, export."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -49,9 +48,19 @@ def expected_counts(msgs) -> dict[str, int]:
 def test_redelivery_is_absorbed_and_offsets_are_stored(topics: Settings) -> None:
     msgs = messages(SPEC)
     key, first, _ = msgs["clean"][0]
-    dup = {"run_id": first["run_id"], "dataset": "synthetic", "file": first["file"], "row": 10**6,
-           "cluster": key, "query_id": first["query_id"], "stage": "clean", "reason": "duplicate",
-           "field": "query_id", "message": "duplicate", "raw": {}}  # fmt: skip
+    dup = {
+        "run_id": first["run_id"],
+        "dataset": "synthetic",
+        "file": first["file"],
+        "row": 10**6,
+        "cluster": key,
+        "query_id": first["query_id"],
+        "stage": "clean",
+        "reason": "duplicate",
+        "field": "query_id",
+        "message": "duplicate",
+        "raw": {},
+    }
     msgs["dead_letters"].append((key, dup, 0))
     produce_all(topics, msgs, times=2)  # every message delivered twice
     wh = Warehouse.open(":memory:")
@@ -146,7 +155,7 @@ def test_export_parquet_and_csv(topics: Settings, tmp_path: Path) -> None:
     db = str(tmp_path / "w.duckdb")
     wh = Warehouse.open(db)
     mat = Materializer(topics, wh)
-    mat.checkpoint_every_s = 0.5  # idle half a second after a write: checkpoint
+    mat.checkpoints.every_s = 0.5  # idle half a second after a write: checkpoint
     mat.run(until_idle=2)
     # caught up, the materializer checkpointed: the file alone holds the rows
     assert not os.path.exists(db + ".wal") or os.path.getsize(db + ".wal") == 0
@@ -157,40 +166,11 @@ def test_export_parquet_and_csv(topics: Settings, tmp_path: Path) -> None:
         assert duckdb.connect().execute(f"SELECT count(*) FROM '{out}'").fetchone() == (n,)
     with pytest.raises(ValueError, match="no table or view"):
         export(db, "fact_query; DROP TABLE x", str(tmp_path / "x.csv"))
-    r = subprocess.run([sys.executable, "-m", "warehouse", "export", "nope", "--db", db,
-                        "--out", str(tmp_path / "y.csv")], capture_output=True, text=True, env=dict(os.environ))  # fmt: skip
-    assert r.returncode == 2 and "no table or view named 'nope'" in r.stderr
-
-
-class _Msg:
-    def __init__(self, value: dict) -> None:
-        self._v = json.dumps(value).encode()
-
-    def value(self) -> bytes:
-        return self._v
-
-
-def _window(cluster: str, queries: int, final: bool) -> _Msg:
-    return _Msg({"run_id": "r", "cluster": cluster, "window_start": 0, "window_end": 60_000,
-                 "final": final, "queries": queries})  # fmt: skip
-
-
-@pytest.mark.parametrize("one_batch", [True, False])
-def test_final_window_kept_but_fleet_roll_up_takes_its_newest_emission(one_batch: bool) -> None:
-    """A cluster's final window is never replaced by a running record (a redelivered older
-    emission). The fleet roll-up is: a sparse cluster's provisional partial can arrive after
-    every other cluster closed the window, and the newest merge is the most complete (found
-    by make soak: the fleet missed one query of such a window)."""
-    from warehouse.materializer import _prep_windows, _window_applier
-
-    wh = Warehouse.open(":memory:")
-    seq = [_window("c1", 5, True), _window("fleet", 5, True),
-           _window("c1", 4, False), _window("fleet", 6, False)]  # fmt: skip
-    apply = _window_applier("query_metrics")
-    cur = wh.cursor()
-    for batch in [seq] if one_batch else [seq[:2], seq[2:]]:
-        apply(cur, _prep_windows(batch))
-    got = wh.query(
-        "SELECT cluster, final, (payload->>'queries')::INT AS q FROM query_metrics ORDER BY 1"
+    argv = ["export", "nope", "--db", db, "--out", str(tmp_path / "y.csv")]
+    r = subprocess.run(
+        [sys.executable, "-m", "warehouse", *argv],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
     )
-    assert got.values.tolist() == [["c1", True, 5], ["fleet", False, 6]]
+    assert r.returncode == 2 and "no table or view named 'nope'" in r.stderr

@@ -67,10 +67,17 @@ def test_window_upsert_final_wins(records: list[tuple[int, bool, int]], batch: i
     wh = Warehouse.open(":memory:")
     mat = Materializer(s, wh, topics=["query_metrics"])
     values = [
-        {"record": "window", "run_id": "r", "cluster": "c-1", "window_start": w * 1000,
-         "window_end": (w + 1) * 1000, "final": final, "queries": q}
+        {
+            "record": "window",
+            "run_id": "r",
+            "cluster": "c-1",
+            "window_start": w * 1000,
+            "window_end": (w + 1) * 1000,
+            "final": final,
+            "queries": q,
+        }
         for w, final, q in records
-    ]  # fmt: skip
+    ]
     msgs = _msgs(s, "query_metrics", values)
     for i in range(0, len(msgs), batch):
         mat.write(msgs[i : i + batch])
@@ -130,10 +137,17 @@ def test_leaderboard_prev_rank() -> None:
     mat = Materializer(s, wh, topics=["leaderboard"])
 
     def board(variant: str, w: int, entities: list[str]) -> dict[str, Any]:
-        return {"record": "board", "run_id": "r", "board": "b", "variant": variant,
-                "window_start": w * 1000, "window_end": (w + 1) * 1000,
-                "entries": [{"rank": i + 1, "entity": e, "value": float(10 - i)}
-                            for i, e in enumerate(entities)]}  # fmt: skip
+        return {
+            "record": "board",
+            "run_id": "r",
+            "board": "b",
+            "variant": variant,
+            "window_start": w * 1000,
+            "window_end": (w + 1) * 1000,
+            "entries": [
+                {"rank": i + 1, "entity": e, "value": float(10 - i)} for i, e in enumerate(entities)
+            ],
+        }
 
     boards = [board("final", 0, ["x", "y"]), board("final", 1, ["y", "z"])]
     boards.append(board("current", 2, ["z", "x"]))

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warehouse.materializer import _CLEAN_SCHEMA, _FLAT_SCHEMA, _json_table, _utf8_array
+from warehouse.json_parser import json_table, utf8_array
+from warehouse.schemas import CLEAN_SCHEMA, FLAT_SCHEMA
 
 _VALUES = {
     pa.string(): st.text(max_size=30),
@@ -39,7 +40,7 @@ def _pyarrow(values: list[bytes], schema: pa.Schema) -> pa.Table:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.sampled_from([_CLEAN_SCHEMA, _FLAT_SCHEMA]).flatmap(
+    st.sampled_from([CLEAN_SCHEMA, FLAT_SCHEMA]).flatmap(
         lambda s: st.tuples(st.just(s), _records(s))
     )
 )
@@ -47,7 +48,7 @@ def test_same_table_as_pyarrows_reader(case: tuple[pa.Schema, list[dict[str, obj
     schema, records = case
     # raw UTF-8, as the stages publish (orjson), not \u escapes
     values = [json.dumps(r, ensure_ascii=False).encode() for r in records]
-    got = _json_table(values, schema)
+    got = json_table(values, schema)
     assert got.schema == schema
     if values:
         assert got.to_pylist() == _pyarrow(values, schema).to_pylist()
@@ -62,7 +63,7 @@ def test_a_long_record_and_unicode() -> None:
         json.dumps({"query_key": long_text, "row": 1}, ensure_ascii=False).encode(),
         b'{"row": 2}',
     ]
-    got = _json_table(values, schema).to_pylist()
+    got = json_table(values, schema).to_pylist()
     assert got == [{"query_key": long_text, "row": 1}, {"query_key": None, "row": 2}]
 
 
@@ -72,7 +73,7 @@ def test_one_row_per_message_and_values_of_another_type_cast() -> None:
     records; pyarrow's reader refused such a batch)."""
     schema = pa.schema([("n", pa.int64()), ("s", pa.string()), ("ids", pa.list_(pa.int64()))])
     values = [b'{"n": "5", "s": 7}', b"null", b'{"n": 1.5, "s": {"a": 1}, "ids": ["1", 2]}']
-    assert _json_table(values, schema).to_pylist() == [
+    assert json_table(values, schema).to_pylist() == [
         {"n": 5, "s": "7", "ids": None},
         {"n": None, "s": None, "ids": None},
         {"n": 2, "s": '{"a":1}', "ids": [1, 2]},
@@ -81,16 +82,16 @@ def test_one_row_per_message_and_values_of_another_type_cast() -> None:
 
 def test_malformed_json_fails_the_batch() -> None:
     with pytest.raises(duckdb.Error):
-        _json_table([b'{"n": 1}', b'{"n": '], pa.schema([("n", pa.int64())]))
+        json_table([b'{"n": 1}', b'{"n": '], pa.schema([("n", pa.int64())]))
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(), max_size=30))
 def test_utf8_array_is_pyarrows_array(texts: list[str]) -> None:
     values = [t.encode() for t in texts]
-    assert _utf8_array(values).to_pylist() == pa.array(values, pa.string()).to_pylist()
+    assert utf8_array(values).to_pylist() == pa.array(values, pa.string()).to_pylist()
 
 
 def test_invalid_utf8_fails_the_batch() -> None:
     with pytest.raises(pa.ArrowInvalid, match="UTF8"):
-        _json_table([b'{"n": 1}', b'{"s": "\xff"}'], pa.schema([("n", pa.int64())]))
+        json_table([b'{"n": 1}', b'{"s": "\xff"}'], pa.schema([("n", pa.int64())]))

@@ -1,4 +1,4 @@
-"""The big tables' keyless dedup (materializer._insert_new) and the migration to it."""
+"""The big tables' keyless dedup (writers.append.insert_new) and the migration to it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warehouse.materializer import _insert_new, unique_records
 from warehouse.store import Warehouse, migrations
+from warehouse.writers.append import insert_new, unique_records
 
 # (query number, arrival): a record's arrival is fixed by its source row, so a re-emission
 # repeats both; one query number may recur with another arrival (a later query_id reuse)
@@ -36,7 +36,7 @@ def test_each_identity_lands_once_whatever_the_batches(
     con.execute("CREATE TABLE t (query_key VARCHAR, arrival_us BIGINT, v BIGINT)")
     for records in batches:
         ident = ("query_key", "arrival_us")
-        _insert_new(con, "t", unique_records(_batch(records), ident), ident, "b.*")
+        insert_new(con, "t", unique_records(_batch(records), ident), ident, "b.*")
     got = sorted(con.execute("SELECT query_key, arrival_us, v FROM t").fetchall())
     want = sorted({(f"r/c/{q}", a * 1_000_000, q * 10 + a) for rs in batches for q, a in rs})
     assert got == want
@@ -50,7 +50,7 @@ def test_null_arrival_still_deduplicated() -> None:
     )
     ident = ("query_key", "arrival_us")
     for _ in range(3):
-        _insert_new(con, "t", unique_records(b, ident), ident, "b.*")
+        insert_new(con, "t", unique_records(b, ident), ident, "b.*")
     assert con.execute("SELECT count(*) FROM t").fetchone() == (2,)
 
 
