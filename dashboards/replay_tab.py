@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -25,6 +24,8 @@ import streamlit as st
 from common.settings import Settings
 from dashboards.data import Backend
 from dashboards.units import count, duration, rate_per_s
+from pipeline import supervisor
+from pipeline.supervisor import Proc
 from producers.replay import control_paths
 
 #: a checkpoint not written for this long, of a replay not started here, is shown as gone
@@ -38,7 +39,7 @@ class Launched:
     run_id: str
     source: str
     rate: float
-    proc: subprocess.Popen[bytes]
+    proc: Proc
     log: Path
     #: the run this one reset (started again as this one)
     replaces: str | None = None
@@ -127,14 +128,7 @@ def start(
     run_dir = Path(settings.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / f"replay-{run_id}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            replay_command(source, run_id, rate),
-            env=settings.to_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = supervisor.start(replay_command(source, run_id, rate), env=settings.to_env(), log=log)
     procs[run_id] = Launched(run_id, source, rate, proc, log, replaces)
     return run_id
 
@@ -163,11 +157,9 @@ def set_rate(run_dir: str, run_id: str, rate: float) -> None:
 
 
 def stop(run_dir: str, launched: Launched, timeout_s: float = 10.0) -> None:
-    """SIGTERM: the replay flushes what it sent and saves its checkpoint, then exits."""
-    if launched.proc.poll() is None:
-        launched.proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            launched.proc.wait(timeout=timeout_s)
+    """SIGTERM: the replay flushes what it sent and saves its checkpoint, then exits
+    (SIGKILLed if it has not within ``timeout_s``)."""
+    supervisor.stop([launched.proc], timeout_s)
     set_paused(run_dir, launched.run_id, False)
 
 

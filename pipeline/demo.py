@@ -11,63 +11,26 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from common.broker import BrokerError, broker_for, free_port
 from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
+from pipeline.supervisor import Supervisor
 
 DEFAULT_SOURCE = (
     "synthetic:rows=300000,seed=7,clusters=24,days=7,error_rate=0.002,duplicate_rate=0.001"
 )
 
 
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-
-def start_child(name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> Child:
-    log = log_dir / f"{name}.log"
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # we stop it ourselves, by PID
-        )
-    return Child(name, proc, log)
-
-
-def stop_children(children: list[Child], timeout_s: float = 15.0) -> None:
-    """SIGTERM every child we started (by PID), wait, then SIGKILL stragglers."""
-    for c in reversed(children):
-        if c.proc.poll() is None:
-            c.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for c in reversed(children):
-        try:
-            c.proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            c.proc.kill()
-            c.proc.wait(5)
-
-
-def _stop_and_report(children: list[Child]) -> None:
-    running = [c for c in children if c.proc.returncode is None]
-    stop_children(children)
-    if running:
-        print("stopped: " + ", ".join(f"{c.name} (pid {c.proc.pid})" for c in running), flush=True)
-    children.clear()
+def _stop_and_report(sup: Supervisor) -> None:
+    """Stop every child, the last started first (the replay before the chain it feeds)."""
+    stopped = sup.stop(timeout_s=15.0, reverse=True)
+    if stopped:
+        print("stopped: " + ", ".join(f"{c.name} (pid {c.pid})" for c in stopped), flush=True)
 
 
 def wait_http(port: int, timeout_s: float) -> bool:
@@ -89,7 +52,7 @@ def wait_http(port: int, timeout_s: float) -> bool:
 DEMO_RATE = {"kafka": 1500.0, "tansu": 150.0}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.demo",
         description="Run the whole product locally: broker, processors, both dashboards, and a replay.",
@@ -114,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         help="stop everything once the replay has finished and the chain went idle (for tests)",
     )
     Settings.add_arguments(parser)
-    args = parser.parse_args(argv)
-    children: list[Child] = []
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    sup: Supervisor | None = None
     try:
         settings = Settings.from_args(args)
         data_dir = Path(settings.duckdb_path).parent
@@ -123,83 +90,20 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = Path(settings.run_dir) / "demo"
         log_dir.mkdir(parents=True, exist_ok=True)
         with broker_for(settings) as s:
+            where = "local" if settings.embedded else "configured"
+            print(f"{where} {s.broker_kind} broker at {s.bootstrap_servers}", flush=True)
+            ensure_topics(s)
+            print(f"topics: {', '.join(s.topics.values())}", flush=True)
+            # generous delivery timeout for the chain: a loaded 2-core machine slows the broker
+            env = dict(
+                s.with_(message_timeout_ms=max(s.message_timeout_ms, 90_000)).to_env(),
+                PYTHONUNBUFFERED="1",
+            )
+            sup = Supervisor(env=env, log_dir=log_dir)
             try:
-                where = "local" if settings.embedded else "configured"
-                print(f"{where} {s.broker_kind} broker at {s.bootstrap_servers}", flush=True)
-                rate = args.rate if args.rate is not None else DEMO_RATE.get(s.broker_kind, 150.0)
-                ensure_topics(s)
-                print(f"topics: {', '.join(s.topics.values())}", flush=True)
-                # generous delivery timeout for the chain: a loaded 2-core machine slows the broker
-                env = dict(
-                    s.with_(message_timeout_ms=max(s.message_timeout_ms, 90_000)).to_env(),
-                    PYTHONUNBUFFERED="1",
-                )
-                py = sys.executable
-                children.append(
-                    start_child("processors", [py, "-m", "processors", "all"], env, log_dir)
-                )
-                urls: list[tuple[str, int]] = []
-                if not args.no_dashboards:
-                    for name, port in (
-                        ("expert", args.expert_port),
-                        ("aggregate", args.aggregate_port),
-                    ):
-                        if port == 0 or _port_busy(port):
-                            port = free_port()
-                        denv = dict(env, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
-                        if urls:  # the aggregate page's links open the expert page
-                            denv["EXPERT_URL"] = f"http://127.0.0.1:{urls[0][1]}"
-                        cmd = [
-                            py,
-                            "-m",
-                            "streamlit",
-                            "run",
-                            f"dashboards/{name}.py",
-                            "--server.headless",
-                            "true",
-                            "--server.port",
-                            str(port),
-                            "--server.address",
-                            "127.0.0.1",
-                            "--browser.gatherUsageStats",
-                            "false",
-                        ]
-                        children.append(start_child(f"dashboard-{name}", cmd, denv, log_dir))
-                        urls.append((name, port))
-                replay_cmd = [py, "-m", "producers.replay", args.source]
-                if rate > 0:
-                    replay_cmd += ["--rate", str(rate)]
-                replay = start_child("replay", replay_cmd, env, log_dir)
-                children.append(replay)
-                for name, port in urls:
-                    ok = wait_http(port, 60)
-                    state = "" if ok else " (not answering yet; see its log)"
-                    print(f"{name} dashboard: http://127.0.0.1:{port}{state}", flush=True)
-                print(
-                    f"replaying {args.source} at {rate or 'max'} rows/s; logs in {log_dir}/",
-                    flush=True,
-                )
-                print("Ctrl-C stops everything.", flush=True)
-                while True:
-                    for c in children:
-                        code = c.proc.poll()
-                        if code is not None and c is not replay:
-                            print(
-                                f"error: {c.name} exited with code {code}; see {c.log}",
-                                file=sys.stderr,
-                            )
-                            return 1
-                    if replay.proc.poll() is not None:
-                        if replay.proc.returncode != 0:
-                            print(f"error: replay failed; see {replay.log}", file=sys.stderr)
-                            return 1
-                        if args.exit_after_replay:
-                            time.sleep(10)  # let the chain and the materializers drain
-                            print("replay finished", flush=True)
-                            return 0
-                    time.sleep(0.5)
+                return _run(sup, args, s.broker_kind, data_dir)
             finally:  # children first, while the broker still runs
-                _stop_and_report(children)
+                _stop_and_report(sup)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
@@ -207,7 +111,83 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
-        _stop_and_report(children)
+        if sup is not None:
+            _stop_and_report(sup)
+
+
+def _run(sup: Supervisor, args: argparse.Namespace, broker_kind: str, data_dir: Path) -> int:
+    """Start the chain, the dashboards and the replay, then watch them."""
+    rate = args.rate if args.rate is not None else DEMO_RATE.get(broker_kind, 150.0)
+    sup.start("processors", [sys.executable, "-m", "processors", "all"])
+    urls = [] if args.no_dashboards else _start_dashboards(sup, args, data_dir)
+    replay_cmd = [sys.executable, "-m", "producers.replay", args.source]
+    if rate > 0:
+        replay_cmd += ["--rate", str(rate)]
+    sup.start("replay", replay_cmd)
+    for name, port in urls:
+        ok = wait_http(port, 60)
+        state = "" if ok else " (not answering yet; see its log)"
+        print(f"{name} dashboard: http://127.0.0.1:{port}{state}", flush=True)
+    print(
+        f"replaying {args.source} at {rate or 'max'} rows/s; logs in {sup.log_dir}/",
+        flush=True,
+    )
+    print("Ctrl-C stops everything.", flush=True)
+    return _watch(sup, args.exit_after_replay)
+
+
+def _start_dashboards(
+    sup: Supervisor, args: argparse.Namespace, data_dir: Path
+) -> list[tuple[str, int]]:
+    """Both dashboard servers, each materializing into its own DuckDB file: (name, port)."""
+    urls: list[tuple[str, int]] = []
+    for name, port in (("expert", args.expert_port), ("aggregate", args.aggregate_port)):
+        if port == 0 or _port_busy(port):
+            port = free_port()
+        denv = dict(sup.env or {}, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
+        if urls:  # the aggregate page's links open the expert page
+            denv["EXPERT_URL"] = f"http://127.0.0.1:{urls[0][1]}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            f"dashboards/{name}.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
+        sup.start(f"dashboard-{name}", cmd, env=denv)
+        urls.append((name, port))
+    return urls
+
+
+def _watch(sup: Supervisor, exit_after_replay: bool) -> int:
+    """Until a child fails (1), or the replay is done with ``exit_after_replay`` (0)."""
+    others = [name for name in sup.children if name != "replay"]
+    while True:
+        failed = sup.first_exited(others)
+        if failed is not None:
+            print(
+                f"error: {failed.name} exited with code {failed.proc.returncode}; see {failed.log}",
+                file=sys.stderr,
+            )
+            return 1
+        replay = sup["replay"]
+        if not replay.running():
+            if replay.proc.returncode != 0:
+                print(f"error: replay failed; see {replay.log}", file=sys.stderr)
+                return 1
+            if exit_after_replay:
+                time.sleep(10)  # let the chain and the materializers drain
+                print("replay finished", flush=True)
+                return 0
+        time.sleep(0.5)
 
 
 def _port_busy(port: int) -> bool:
@@ -217,6 +197,11 @@ def _port_busy(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command: SIGTERM stops it like Ctrl-C (its children first, then the broker)."""
     interrupt_on(signal.SIGTERM, signal.SIGINT)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -11,149 +11,30 @@ exits 0 only if every count reconciles.
 from __future__ import annotations
 
 import argparse
-import subprocess
+import signal
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from common.broker import BrokerError, broker_for
 from common.settings import Settings
+from common.signals import interrupt_on
 from common.topics import ensure_topics
+from pipeline import supervisor
+from pipeline.report import Check, print_report, reconcile
 from producers.replay import ReplayError, ReplaySummary, replay
 from producers.sources import SourceError
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 
 console = Console(stderr=True)
-
-
-@dataclass
-class Check:
-    name: str
-    left: int
-    right: int
-    detail: str
-
-    @property
-    def ok(self) -> bool:
-        return self.left == self.right
-
-
-def reconcile(wh: Warehouse, run_id: str, rows_read: int) -> list[Check]:
-    """The counts that must agree for a finished run (pure SQL over the warehouse)."""
-
-    def one(sql: str) -> int:
-        return int(wh.scalar(sql, [run_id]) or 0)
-
-    raw = one("SELECT count(*) FROM raw_rows WHERE run_id = ?")
-    clean = one("SELECT count(*) FROM clean_queries WHERE run_id = ?")
-    dead = one("SELECT count(*) FROM rejects WHERE run_id = ? AND reason <> 'duplicate'")
-    dup = one("SELECT count(*) FROM rejects WHERE run_id = ? AND reason = 'duplicate'")
-    late = one("SELECT count(*) FROM late_rows WHERE run_id = ? AND cluster <> 'fleet'")
-    in_windows = one(
-        "SELECT coalesce(sum(queries), 0) FROM v_query_metrics WHERE run_id = ? AND cluster <> 'fleet'"
-    )
-    in_fleet = one(
-        "SELECT coalesce(sum(queries), 0) FROM v_query_metrics WHERE run_id = ? AND cluster = 'fleet'"
-    )
-    late_fleet = one("SELECT count(*) FROM late_rows WHERE run_id = ? AND cluster = 'fleet'")
-    in_compile = one("SELECT coalesce(sum(queries), 0) FROM v_compile_metrics WHERE run_id = ?")
-    flat = one("SELECT count(*) FROM flattened WHERE run_id = ?")
-    # a NULL list (not measured: every result-cache hit) gives no row, like an empty one
-    flat_expected = one(
-        "SELECT coalesce(sum(coalesce(len(list_distinct(read_table_ids)), 0) "
-        "+ coalesce(len(list_distinct(write_table_ids)), 0)), 0) "
-        "FROM clean_queries WHERE run_id = ?"
-    )
-    no_tables = one(
-        "SELECT count(*) FROM clean_queries WHERE run_id = ? "
-        "AND coalesce(len(read_table_ids), 0) + coalesce(len(write_table_ids), 0) = 0"
-    )
-    return [
-        Check(
-            "rows read = RAW_DATA rows",
-            rows_read,
-            raw,
-            "replay summary vs distinct (run, file, row)",
-        ),
-        Check(
-            "RAW = CLEAN + dead letters + duplicates",
-            raw,
-            clean + dead + dup,
-            f"{clean} + {dead} + {dup}",
-        ),
-        Check(
-            "CLEAN = QUERY_METRICS windows + late",
-            clean,
-            in_windows + late,
-            f"{in_windows} + {late} late",
-        ),
-        Check(
-            "CLEAN = fleet windows + late",
-            clean,
-            in_fleet + late_fleet,
-            f"{in_fleet} + {late_fleet} late",
-        ),
-        Check(
-            "CLEAN = COMPILE_METRICS windows + late",
-            clean,
-            in_compile + late,
-            f"{in_compile} + {late} late",
-        ),
-        Check(
-            "FLATTENED = explode(table ids)",
-            flat_expected,
-            flat,
-            f"distinct read + write ids per query; {no_tables:,} queries without table ids "
-            "(NULL or empty, e.g. cache hits) have no row",
-        ),
-    ]
-
-
-def print_report(wh: Warehouse, run_id: str, summary: ReplaySummary, checks: list[Check]) -> None:
-    out = Console()
-    t = Table(title=f"experiment {run_id}: {summary.source}")
-    t.add_column("figure")
-    t.add_column("value", justify="right")
-    t.add_column("expected", justify="right")
-    t.add_column("", justify="center")
-    t.add_row("rows read by the replay", f"{summary.rows_read:,}", "", "")
-    for reason, n in sorted(summary.rows_rejected.items()):
-        t.add_row(f"  unreadable rows sent raw ({reason})", f"{n:,}", "", "")
-    for reason, n in wh.query(
-        "SELECT reason, count(*) AS n FROM rejects WHERE run_id = ? GROUP BY reason ORDER BY n DESC",
-        [run_id],
-    ).itertuples(index=False):
-        t.add_row(
-            f"  {'duplicates' if reason == 'duplicate' else 'dead letters: ' + str(reason)}",
-            f"{n:,}",
-            "",
-            "",
-        )
-    for table in (
-        "raw_rows",
-        "clean_queries",
-        "query_metrics",
-        "compile_metrics",
-        "leaderboards",
-        "flattened",
-        "late_rows",
-    ):
-        n = int(wh.scalar(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]) or 0)
-        t.add_row(f"rows in {table}", f"{n:,}", "", "")
-    for c in checks:
-        t.add_row(c.name, f"{c.right:,}" if c.name.startswith("rows read") else f"{c.left:,}",
-                  f"{c.left:,}" if c.name.startswith("rows read") else f"{c.right:,} ({c.detail})",
-                  "[green]ok[/]" if c.ok else "[red]MISMATCH[/]")  # fmt: skip
-    out.print(t)
 
 
 def run_experiment(
@@ -190,50 +71,73 @@ def run_experiment(
     summary = replay(
         source, settings, run_id=run_id, speed=speed, rate=rate, limit=limit, progress=progress
     )
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "processors", "all", "--until-idle", str(idle_s)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    chain_argv = [sys.executable, "-m", "processors", "all", "--until-idle", str(idle_s)]
+    proc = supervisor.start(chain_argv, env=env, log=log_path)
     deadline = time.monotonic() + timeout_s
     try:
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=console, disable=not progress, transient=True,
-        ) as bar:  # fmt: skip
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not progress,
+            transient=True,
+        ) as bar:
             task = bar.add_task(f"chain running on {summary.rows_sent:,} replayed rows")
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.5)
-                bar.update(task)
-            if proc.poll() is None:
+            code = supervisor.wait(proc, timeout_s, tick=lambda: bar.update(task))
+            if code is None:
                 raise ReplayError(
                     f"processors did not finish within {timeout_s:g} s; see {log_path}"
                 )
-            if proc.returncode != 0:
-                raise ReplayError(f"processors failed (exit {proc.returncode}); see {log_path}")
+            if code != 0:
+                raise ReplayError(f"processors failed (exit {code}); see {log_path}")
             # the materializer runs after the chain (on 2 cores it would slow the chain) and
             # stops as soon as every count reconciles, or after `drain_idle_s` without input
             bar.update(task, description="materializing")
-            last_check = [0.0]
 
-            def done() -> bool:
-                bar.update(
-                    task, description=f"materializing: {sum(mat.stats.rows.values()):,} messages"
-                )
-                if time.monotonic() - last_check[0] < 2.0 or time.monotonic() > deadline:
-                    return time.monotonic() > deadline
-                last_check[0] = time.monotonic()
-                return all(c.ok for c in reconcile(wh, run_id, summary.rows_read))
+            def tick() -> None:
+                messages = sum(mat.stats.rows.values())
+                bar.update(task, description=f"materializing: {messages:,} messages")
 
-            mat.run(until_idle=drain_idle_s, until=done)
+            materialize_until_reconciled(
+                mat, wh, run_id, summary.rows_read, deadline, until_idle_s=drain_idle_s, tick=tick
+            )
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
+        supervisor.stop([proc], 30)
     checks = reconcile(wh, run_id, summary.rows_read)
     print_report(wh, run_id, summary, checks)
     wh.close()
     return run_id, summary, checks
+
+
+def materialize_until_reconciled(
+    mat: Materializer,
+    wh: Warehouse,
+    run_id: str,
+    rows_read: int,
+    deadline: float,
+    *,
+    until_idle_s: float | None = None,
+    tick: Callable[[], None] | None = None,
+) -> bool:
+    """Materialize until every count of ``run_id`` reconciles, the ``deadline``
+    (monotonic) passes, or no input came for ``until_idle_s``; True if it reconciles.
+    The counts are checked every 2 s (each check is a few queries over the warehouse)."""
+    last_check = [0.0]
+
+    def done() -> bool:
+        if tick is not None:
+            tick()
+        now = time.monotonic()
+        if now > deadline:
+            return True
+        if now - last_check[0] < 2.0:
+            return False
+        last_check[0] = now
+        return all(c.ok for c in reconcile(wh, run_id, rows_read))
+
+    mat.run(until_idle=until_idle_s, until=done)
+    return all(c.ok for c in reconcile(wh, run_id, rows_read))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,9 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_args(args)
         with broker_for(settings) as s:
             run_id, _, checks = run_experiment(
-                args.source, args.db, s, run_id=args.run_id, speed=args.speed, rate=args.rate,
-                limit=args.limit, idle_s=args.idle, progress=not args.no_progress,
-            )  # fmt: skip
+                args.source,
+                args.db,
+                s,
+                run_id=args.run_id,
+                speed=args.speed,
+                rate=args.rate,
+                limit=args.limit,
+                idle_s=args.idle,
+                progress=not args.no_progress,
+            )
     except (
         BrokerError,
         SourceError,
@@ -288,5 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command: SIGTERM stops it like Ctrl-C (the chain first, then the broker)."""
+    interrupt_on(signal.SIGTERM)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -4,7 +4,8 @@ A worker is a stage or stages joined by ``+`` that read the same topic or the ou
 another of them (``query_metrics+flatten``, ``clean+flatten``); ``all`` is
 ``clean+flatten`` and ``query_metrics+compile_metrics+leaderboard``. One worker runs in this process;
 several run as one child process each (each its own consumer group). Ctrl-C / SIGTERM
-stops every child (by PID) after its checkpoint.
+stops every child (by PID) after its checkpoint; :mod:`pipeline.supervisor` starts,
+stops and restarts them.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import fields
 
 from common.settings import Settings, SettingsError
+from pipeline.supervisor import RestartPolicy, Supervisor, stop_requested
 from processors.streaming.workers import (
     ALL_WORKERS,
     STAGES,
@@ -57,11 +58,7 @@ def parse_stages(names: list[str], workers: tuple[tuple[str, ...], ...] = ALL_WO
 #: a failed stage is restarted at most this many times within RESTART_WINDOW_S
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 600.0
-
-
-def restart_allowed(failures: list[float], now: float) -> bool:
-    """True while fewer than MAX_RESTARTS failures happened in the last RESTART_WINDOW_S."""
-    return sum(1 for t in failures if now - t < RESTART_WINDOW_S) <= MAX_RESTARTS
+RESTARTS = RestartPolicy(max_restarts=MAX_RESTARTS, window_s=RESTART_WINDOW_S)
 
 
 def upstream_of(worker: str, workers: list[str]) -> list[str]:
@@ -70,93 +67,70 @@ def upstream_of(worker: str, workers: list[str]) -> list[str]:
     return [u for u in workers if any(source in output_topics(s) for s in parse_worker(u))]
 
 
+def worker_argv(worker: str, until_idle: float | None, restarted: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "processors", worker]
+    if until_idle is not None:
+        cmd += ["--until-idle", str(until_idle)]
+    if restarted:
+        cmd.append("--restarted")
+    return cmd
+
+
 def run_children(stages: list[str], settings: Settings, until_idle: float | None) -> int:
     """Run each stage as a child process; restart a child that fails (at-least-once: it
     resumes from its last committed checkpoint), up to MAX_RESTARTS per RESTART_WINDOW_S."""
-    env = settings_env(settings)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    failures: dict[str, list[float]] = {st: [] for st in stages}
-
-    def start(st: str, restarted: bool = False) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "processors", st]
-        if until_idle is not None:
-            cmd += ["--until-idle", str(until_idle)]
-        if restarted:
-            cmd.append("--restarted")
-        return subprocess.Popen(cmd, env=env, start_new_session=True)
-
-    for st in stages:
-        procs[st] = start(st)
-    stopping = False
-
-    def _stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(
-        "processors: " + ", ".join(f"{s} (pid {p.pid})" for s, p in procs.items()),
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        due: dict[str, float] = {}  # failed stages waiting for their restart
-        # a failed child keeps the loop going too: every child of a replica may die between
-        # two polls (SIGKILLed together), and each must still be restarted
-        while not stopping and (due or any(p.poll() != 0 for p in procs.values())):
-            now = time.monotonic()
-            for st, p in procs.items():
-                if st in due or p.poll() in (None, 0):
-                    continue
-                failures[st].append(now)
-                if not restart_allowed(failures[st], now):
-                    print(
-                        f"error: stage {st} failed {len(failures[st])} times in "
-                        f"{RESTART_WINDOW_S:g} s; stopping every stage",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    stopping = True
+    sup = Supervisor(env=settings_env(settings), policy=RESTARTS)
+    with stop_requested(signal.SIGTERM, signal.SIGINT) as stop_asked:
+        try:
+            for st in stages:
+                sup.start(st, worker_argv(st, until_idle))
+            print(
+                "processors: " + ", ".join(f"{s} (pid {c.pid})" for s, c in sup.children.items()),
+                file=sys.stderr,
+                flush=True,
+            )
+            # a failed child keeps the loop going too: every child of a replica may die
+            # between two polls (SIGKILLed together), and each must still be restarted
+            while not stop_asked() and sup.active():
+                if not _supervise_step(sup, stages, until_idle):
                     break
-                backoff = min(30.0, 2.0 ** len(failures[st]))
-                print(
-                    f"processors: stage {st} exited with code {p.returncode}; restarting it in "
-                    f"{backoff:g} s (it resumes from its last committed checkpoint)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                due[st] = now + backoff
-            # with --until-idle, a stage that finished while its upstream is still running
-            # (e.g. restarted after a failure) may have stopped before the upstream's last
-            # output: start it again (it stops once idle, having nothing left to read)
-            if until_idle is not None and not stopping:
-                for st, p in procs.items():
-                    if p.poll() == 0 and any(
-                        u in due or procs[u].poll() is None for u in upstream_of(st, stages)
-                    ):
-                        procs[st] = start(st, restarted=True)
-            for st, at in list(due.items()):
-                if not stopping and now >= at:
-                    del due[st]
-                    procs[st] = start(st, restarted=True)
-            time.sleep(0.2)
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for p in procs.values():
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-    codes = {s: p.returncode for s, p in procs.items()}
-    bad = {s: c for s, c in codes.items() if c not in (0, -signal.SIGTERM)}
+                time.sleep(0.2)
+        finally:
+            sup.stop(timeout_s=30)
+    bad = {s: c for s, c in sup.exit_codes().items() if c not in (0, -signal.SIGTERM)}
     for s, c in bad.items():
         print(f"error: stage {s} exited with code {c}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _supervise_step(sup: Supervisor, stages: list[str], until_idle: float | None) -> bool:
+    """One look at the children: schedule the failed ones' restarts, start the due ones;
+    False once a stage has spent its restart budget (then every stage stops)."""
+    now = time.monotonic()
+    for f in sup.check_failures(now):
+        if f.backoff_s is None:
+            print(
+                f"error: stage {f.child.name} failed {f.failures} times in "
+                f"{RESTART_WINDOW_S:g} s; stopping every stage",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        print(
+            f"processors: stage {f.child.name} exited with code {f.child.proc.returncode}; "
+            f"restarting it in {f.backoff_s:g} s (it resumes from its last committed checkpoint)",
+            file=sys.stderr,
+            flush=True,
+        )
+    # with --until-idle, a stage that finished while its upstream is still running (e.g.
+    # restarted after a failure) may have stopped before the upstream's last output: start
+    # it again (it stops once idle, having nothing left to read)
+    if until_idle is not None:
+        for st, c in list(sup.children.items()):
+            if c.proc.poll() == 0 and any(sup.pending(u) for u in upstream_of(st, stages)):
+                sup.restart(st, worker_argv(st, until_idle, restarted=True))
+    sup.restart_due(now, lambda st: worker_argv(st, until_idle, restarted=True))
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

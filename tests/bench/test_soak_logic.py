@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.soak import kill_schedule, memory_verdict, slope_per_min, table_diff
+from bench.soak.verdicts import kill_schedule, memory_verdict, slope_per_min, table_diff
 
 
 def test_slope_per_min_of_a_line_and_degenerate_inputs() -> None:

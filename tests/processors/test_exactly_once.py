@@ -38,7 +38,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from common.contract import FLEET
 from common.kafka_config import consumer_config
 from common.settings import Settings
-from pipeline.experiment import reconcile
+from pipeline.report import reconcile
 from processors.__main__ import settings_env
 from processors.streaming.workers import (
     ALL_WORKERS,
