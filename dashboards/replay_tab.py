@@ -25,7 +25,7 @@ import streamlit as st
 from common.settings import Settings
 from dashboards.data import Backend
 from dashboards.units import count, duration, rate_per_s
-from producers.replay import control_paths
+from producers.replay.checkpoint import control_paths
 
 #: a checkpoint not written for this long, of a replay not started here, is shown as gone
 STALE_S = 60.0
