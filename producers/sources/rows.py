@@ -28,15 +28,14 @@ STAGE_SCHEMA = pa.schema(
 BadRow = tuple[int, str, str, str | None, str]
 
 
-def check_columns(path: str, names: list[str]) -> list[str]:
-    """Raise SourceError if required columns are missing; return the extra ones."""
+def check_columns(path: str, names: list[str]) -> None:
+    """Raise SourceError, naming ``path``, if a Redset column is missing from ``names``."""
     missing = [c for c in REDSET_COLUMNS if c not in names]
     if missing:
         raise SourceError(
             f"{path}: wrong column set: missing {', '.join(missing)}"
             f" (found {', '.join(names[:8])}{'...' if len(names) > 8 else ''})"
         )
-    return [n for n in names if n not in REQUIRED]
 
 
 def staged_batch(columns: Sequence[pa.Array], path: str, rows: list[int]) -> pa.RecordBatch:

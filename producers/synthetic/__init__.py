@@ -18,15 +18,13 @@ Modules: :mod:`~producers.synthetic.calibration` (the figures), ``spec``, ``colu
 (``python -m producers.synthetic --rows N --out file.parquet|.csv|.xlsx``).
 """
 
-from producers.synthetic.calibration import ERROR_KINDS, NULL_RATES
+from producers.synthetic.calibration import NULL_RATES
 from producers.synthetic.files import write, write_table
 from producers.synthetic.generator import generate
-from producers.synthetic.spec import PREFIX, SyntheticData, SyntheticSpec
+from producers.synthetic.spec import SyntheticData, SyntheticSpec
 
 __all__ = [
-    "ERROR_KINDS",
     "NULL_RATES",
-    "PREFIX",
     "SyntheticData",
     "SyntheticSpec",
     "generate",
