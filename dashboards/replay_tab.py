@@ -26,7 +26,7 @@ from dashboards.data import Backend
 from dashboards.units import count, duration, rate_per_s
 from pipeline import supervisor
 from pipeline.supervisor import Proc
-from producers.replay import control_paths
+from producers.replay.checkpoint import control_paths
 
 #: a checkpoint not written for this long, of a replay not started here, is shown as gone
 STALE_S = 60.0

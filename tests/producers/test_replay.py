@@ -181,10 +181,19 @@ def test_cli_wrong_columns_one_line_error(topic_settings: Settings, tmp_path: Pa
     t = generate(SyntheticSpec(rows=10)).table.drop_columns(["query_type"])
     write_table(t, path)
     r = subprocess.run(
-        [sys.executable, "-m", "producers.replay", str(path), "--bootstrap-servers",
-         topic_settings.bootstrap_servers, "--no-progress"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "producers.replay",
+            str(path),
+            "--bootstrap-servers",
+            topic_settings.bootstrap_servers,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
@@ -194,8 +203,14 @@ def test_cli_wrong_columns_one_line_error(topic_settings: Settings, tmp_path: Pa
 
 def test_filters(topic_settings: Settings) -> None:
     spec = SyntheticSpec(rows=4000, seed=8, clusters=5)
-    s = replay(spec.to_string(), topic_settings, clusters=["provisioned-0", "provisioned-2"],
-               start="2024-03-02", end="2024-03-04", progress=False)  # fmt: skip
+    s = replay(
+        spec.to_string(),
+        topic_settings,
+        clusters=["provisioned-0", "provisioned-2"],
+        start="2024-03-02",
+        end="2024-03-04",
+        progress=False,
+    )
     con = duckdb.connect()
     con.register("t", generate(spec).table)
     row = con.execute(
@@ -217,8 +232,12 @@ def test_sigkill_and_resume(topic_settings: Settings, tmp_path: Path) -> None:
     identifiable by (run_id, file, row), no more resent than the in-flight bound."""
     path = tmp_path / "big.parquet"
     write(SyntheticSpec(rows=60_000, seed=9, clusters=8), path)
-    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=topic_settings.bootstrap_servers,
-               TOPIC_PREFIX=topic_settings.topic_prefix, RUN_DIR=str(tmp_path / "run"))  # fmt: skip
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=topic_settings.bootstrap_servers,
+        TOPIC_PREFIX=topic_settings.topic_prefix,
+        RUN_DIR=str(tmp_path / "run"),
+    )
     cmd = [
         sys.executable,
         "-m",

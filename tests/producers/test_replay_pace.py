@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from common.settings import Settings
-from producers.replay import Pace, ReplaySummary, _watch_controls, control_paths, read_rate, replay
+from producers.replay import Pace, ReplaySummary, control_paths, read_rate, replay
+from producers.replay.pace import watch_controls
 from producers.synthetic import SyntheticSpec, generate
 
 
@@ -46,7 +47,7 @@ def test_read_rate(tmp_path: Path) -> None:
 def test_the_watcher_follows_the_pause_and_rate_files(tmp_path: Path) -> None:
     paths = control_paths(tmp_path, "w1")
     pause, stop, pace = threading.Event(), threading.Event(), Pace(rate=100)
-    t = threading.Thread(target=_watch_controls, args=(paths, pause, stop, pace), daemon=True)
+    t = threading.Thread(target=watch_controls, args=(paths, pause, stop, pace), daemon=True)
     t.start()
     try:
         paths["rate"].write_text("250")

@@ -463,7 +463,7 @@ def test_experiment_on_bad_rows_reconciles_exactly(
 def test_suspects_from_the_flag_column_or_the_text() -> None:
     """Rows safe_value must see: flagged by the SQL (typed floats), found in the JSON text
     (a float nested in another type), both at once, or too large; none otherwise."""
-    from producers.replay import _suspects
+    from producers.replay.sanitise import suspects as _suspects
 
     texts = pa.array(
         ['{"a": 1}', '{"a": NaN}', '{"b": "x"}', "{" + " " * MAX_ROW_BYTES + "}",

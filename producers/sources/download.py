@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import requests
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from producers.sources import SourceError
+from producers.sources.errors import SourceError
 
 S3_HTTPS = "https://s3.amazonaws.com/"
 

@@ -1,0 +1,5 @@
+import sys
+
+from producers.replay.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from producers.synthetic.cli import main
+
+sys.exit(main())
