@@ -48,7 +48,7 @@ from common.settings import Settings
 from common.signals import interrupt_on
 from common.topics import ensure_topics
 from pipeline.experiment import reconcile, run_experiment
-from processors.streaming.workers import ALL_WORKERS, TANSU_WORKERS, all_workers, worker_name
+from processors.streaming.topology import ALL_WORKERS, TANSU_WORKERS, all_workers, worker_name
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 

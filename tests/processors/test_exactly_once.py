@@ -40,7 +40,7 @@ from common.kafka_config import consumer_config
 from common.settings import Settings
 from pipeline.experiment import reconcile
 from processors.__main__ import settings_env
-from processors.streaming.workers import (
+from processors.streaming.topology import (
     ALL_WORKERS,
     STAGES,
     output_topics,

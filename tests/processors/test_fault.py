@@ -18,7 +18,7 @@ from confluent_kafka import Consumer
 from common.kafka_config import consumer_config
 from common.settings import Settings
 from processors.__main__ import settings_env
-from processors.streaming.workers import STAGES, all_workers, worker_name
+from processors.streaming.topology import STAGES, all_workers, worker_name
 from producers.replay import replay
 from tests.processors.oracle import check_chain
 
