@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.contract import QUERY_TYPES, REDSET_COLUMNS
-from processors.logic.clean import (
+from processors.logic.clean import clean_row
+from processors.logic.parsers import (
     RowError,
-    clean_row,
     format_timestamp_us,
     parse_bool,
     parse_duration,

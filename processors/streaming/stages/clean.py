@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.logic.clean import clean_row, dead_letter
+from processors.logic.clean import clean_row
+from processors.logic.dead_letters import dead_letter
 from processors.logic.dedup import seen_or_add
 from processors.streaming.wiring import Wiring
 
