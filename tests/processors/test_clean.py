@@ -98,9 +98,17 @@ NULLABLE = tuple(c for c in REDSET_COLUMNS if c not in REQUIRED)
 
 def test_result_cache_hit_with_null_measures_is_clean() -> None:
     """The shape of every result-cache hit in the real files."""
-    nulls = ("compile_duration_ms", "feature_fingerprint", "num_permanent_tables_accessed",
-             "num_external_tables_accessed", "num_system_tables_accessed", "read_table_ids",
-             "write_table_ids", "mbytes_scanned", "mbytes_spilled")  # fmt: skip
+    nulls = (
+        "compile_duration_ms",
+        "feature_fingerprint",
+        "num_permanent_tables_accessed",
+        "num_external_tables_accessed",
+        "num_system_tables_accessed",
+        "read_table_ids",
+        "write_table_ids",
+        "mbytes_scanned",
+        "mbytes_spilled",
+    )
     res = clean_row(raw(was_cached="1", query_type="other", **dict.fromkeys(nulls)))
     assert res.clean is not None, res.dead
     for f in nulls:

@@ -111,8 +111,11 @@ def test_sigkill_midstream_then_clean_stop_then_restart(
     with open(err_path, "wb") as err:
         parent = subprocess.Popen(
             [sys.executable, "-m", "processors", "all", "--until-idle", "5"],
-            env=env, stdout=err, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            env=env,
+            stdout=err,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             started = f"{cleaner} (pid ".encode()
             wait_for(lambda: started in err_path.read_bytes(), 60, "the stages to start")
