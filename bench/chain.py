@@ -24,7 +24,7 @@ from bench.report import console, metric
 from bench.watch import Watched, watch
 from common.settings import Settings
 from common.topics import ensure_topics
-from processors.streaming.workers import all_workers, worker_id, worker_name, worker_source
+from processors.streaming.topology import all_workers, worker_id, worker_name, worker_source
 
 #: seconds without input after which the chain's stages and the workers stop
 IDLE_S = 5.0

@@ -115,7 +115,7 @@ def start_topology(
     processes and each worker's group -> the topic it reads (topics created with the
     chain's partitions). ``tag`` names a round: its groups and topics are its own."""
     # imported here: a worker process must not pay for Quix Streams, which it does not use
-    from processors.streaming.workers import all_workers, worker_id, worker_source
+    from processors.streaming.topology import all_workers, worker_id, worker_source
 
     ts = s.with_(topic_prefix=prefix)
     clean_out = f"{prefix}PASS{tag}.clean"

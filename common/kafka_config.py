@@ -130,13 +130,18 @@ def eos_transaction_timeout_ms(s: Settings) -> int:
     return s.message_timeout_ms + checkpoint_ms + EOS_TRANSACTION_MARGIN_MS
 
 
-def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]:
+def quix_extra_producer_config(
+    s: Settings, *, stateful: bool, transactional_id: str | None = None
+) -> dict[str, Any]:
     """Extra producer properties passed to ``quixstreams.Application``.
 
     On Kafka: idempotent (at-least-once without reordering or duplicates on retries) and
     batched. On Tansu, a stateful app's changelog needs one message per request, without
-    idempotence and with one request in flight (module docstring)."""
+    idempotence and with one request in flight (module docstring). ``transactional_id``
+    (exactly-once only) names the producer's transactions."""
     conf: dict[str, Any] = {**security_config(s), "message.timeout.ms": s.message_timeout_ms}
+    if transactional_id is not None and s.processing_guarantee == "exactly-once":
+        conf["transactional.id"] = transactional_id
     if not s.on_tansu:
         if s.processing_guarantee == "exactly-once":
             conf["transaction.timeout.ms"] = eos_transaction_timeout_ms(s)
@@ -152,8 +157,3 @@ def quix_extra_producer_config(s: Settings, *, stateful: bool) -> dict[str, Any]
         # produce() then waits for deliveries instead of queueing past their timeout
         conf["queue.buffering.max.messages"] = TANSU_STAGE_PRODUCER_QUEUE
     return conf
-
-
-def redact(conf: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a client config safe to log."""
-    return {k: ("***" if "password" in k or "secret" in k else v) for k, v in conf.items()}

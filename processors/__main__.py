@@ -20,16 +20,16 @@ from dataclasses import fields
 
 from common.settings import Settings, SettingsError
 from pipeline.supervisor import RestartPolicy, Supervisor, stop_requested
-from processors.streaming.workers import (
+from processors.streaming.topology import (
     ALL_WORKERS,
     STAGES,
     all_workers,
     output_topics,
     parse_worker,
-    run_worker,
     worker_name,
     worker_source,
 )
+from processors.streaming.workers import run_worker
 
 
 def settings_env(s: Settings) -> dict[str, str]:

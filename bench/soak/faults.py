@@ -15,7 +15,7 @@ from bench.soak.procs import WORKERS, Procs, console, pipeline_run, replay_args,
 from bench.soak.verdicts import kill_schedule, table_diff
 from common.settings import Settings
 from pipeline.experiment import materialize_until_reconciled, run_experiment
-from processors.streaming.workers import all_workers, worker_name
+from processors.streaming.topology import all_workers, worker_name
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 

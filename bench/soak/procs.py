@@ -15,7 +15,7 @@ from rich.console import Console
 from common.settings import Settings
 from common.topics import ensure_topics
 from pipeline.supervisor import Proc, Supervisor
-from processors.streaming.workers import ALL_WORKERS, TANSU_WORKERS, worker_name
+from processors.streaming.topology import ALL_WORKERS, TANSU_WORKERS, worker_name
 
 #: the processes ``python -m processors all`` may run (fused on Kafka, one per stage on Tansu)
 WORKERS = list(dict.fromkeys(worker_name(w) for w in (*ALL_WORKERS, *TANSU_WORKERS)))

@@ -14,6 +14,10 @@ from typing import Any, Protocol
 
 #: buckets per horizon: an id is forgotten at most horizon / BUCKETS after the horizon
 BUCKETS = 8
+#: state key of the key's bucket list and max event time
+META = "dd"
+#: state key prefix of a bucket: ``d:<n>``
+BUCKET = "d:"
 
 
 class KeyState(Protocol):
@@ -46,15 +50,15 @@ def seen_or_add(state: KeyState, ident: str, event_ms: int, value: Any, horizon_
     """Return the value stored for ``ident`` if seen within the horizon, else record it
     (with ``value``) and return None."""
     width = max(1, horizon_ms // BUCKETS)
-    meta = state.get("dd")
+    meta = state.get(META)
     if meta is None:
         meta = {"max": event_ms, "b": []}
     for n in meta["b"]:
-        old = state.get(f"d:{n}").get(ident)
+        old = state.get(f"{BUCKET}{n}").get(ident)
         if old is not None:
             return old
     n = event_ms // width
-    key = f"d:{n}"
+    key = f"{BUCKET}{n}"
     if n in meta["b"]:
         bucket = state.get(key)
     else:
@@ -67,12 +71,12 @@ def seen_or_add(state: KeyState, ident: str, event_ms: int, value: Any, horizon_
         meta["max"] = event_ms
         cutoff = event_ms - horizon_ms
         while meta["b"] and (meta["b"][0] + 1) * width <= cutoff:
-            state.delete(f"d:{meta['b'].pop(0)}")
-    state.set("dd", meta)
+            state.delete(f"{BUCKET}{meta['b'].pop(0)}")
+    state.set(META, meta)
     return None
 
 
 def remembered(state: KeyState) -> int:
     """Ids the key remembers now."""
-    meta = state.get("dd") or {"b": []}
-    return sum(len(state.get(f"d:{n}")) for n in meta["b"])
+    meta = state.get(META) or {"b": []}
+    return sum(len(state.get(f"{BUCKET}{n}")) for n in meta["b"])

@@ -133,7 +133,7 @@ def fleet_record(
     percentiles from the merged sketches (relative error <= sketch.ALPHA), health metrics
     from the summed counters, not scored (no z-scores: ``health.unscored``)."""
     # in cluster order, float sums exactly rounded (math.fsum): the record must not depend
-    # on the order the partials arrived in (it differs after a restart; found by make soak)
+    # on the order the partials arrived in (it differs after a restart)
     ps = [partials[c] for c in sorted(partials)]
     agg: dict[str, Any] = {
         "queries": sum(p["queries"] for p in ps),

@@ -1,8 +1,9 @@
 """Tumbling windows kept as a row log in a key-scoped state store (pure logic).
 
-Per key, meta ``w`` = ``{"max": {run_id: max_event_ms}, "win": {"run|start": [n, closed,
-dirty]}}`` and one state entry ``r:run|start:i`` per accepted row (a compact list), so a
-row costs O(1) state operations and a window's rows are read once when it closes.
+Per key, meta ``w`` (:data:`META`) = ``{"max": {run_id: max_event_ms}, "win": {"run|start":
+[n, closed, dirty]}}`` and the accepted rows in state entries ``r:run|start:i``
+(:data:`ROWS`) of :data:`CHUNK` rows each (compact lists), so a row costs O(1) state
+operations and a window's rows are read once when it closes.
 
 A row whose window already closed for its key (``processors.logic.windows.is_late``) is *late*:
 it is not added and the caller records it. A window is emitted once, final, when it closes
@@ -37,6 +38,10 @@ class Emit:
 
 #: rows per state entry of the row log (fewer changelog messages than one entry per row)
 CHUNK = 64
+#: state key of the windows' meta (max event time per run, open windows, earliest closes)
+META = "w"
+#: state key prefix of the row log's chunks: ``r:<run>|<window start>:<chunk>``
+ROWS = "r:"
 
 
 def _chunks(n: int) -> range:
@@ -46,7 +51,7 @@ def _chunks(n: int) -> range:
 def _rows(state: KeyState, wid: str, n: int) -> list[Any]:
     out: list[Any] = []
     for c in _chunks(n):
-        out += state.get(f"r:{wid}:{c}")
+        out += state.get(f"{ROWS}{wid}:{c}")
     return out
 
 
@@ -65,7 +70,7 @@ def add_row(
 ) -> tuple[bool | None, list[Emit]]:
     """Add a row; return (accepted, windows closed now). accepted False = late row,
     None = a re-emitted copy (``seq`` at or below the key's high-water mark), ignored."""
-    meta = state.get("w")
+    meta = state.get(META)
     if meta is None:
         meta = {"max": {}, "win": {}}
     if seq is not None and not fresh(meta, run_id, seq):
@@ -84,10 +89,10 @@ def add_row(
             closes = start + spec.size_ms + spec.grace_ms
             due[run_id] = min(due.get(run_id, closes), closes)
         n = entry[0]
-        ckey = f"r:{wid}:{n // CHUNK}"
-        chunk = state.get(ckey) if n % CHUNK else []
+        chunk_key = f"{ROWS}{wid}:{n // CHUNK}"
+        chunk = state.get(chunk_key) if n % CHUNK else []
         chunk.append(row)
-        state.set(ckey, chunk)
+        state.set(chunk_key, chunk)
         entry[0] += 1
         entry[2] = 1
     if mx is None or ts_ms > mx:
@@ -96,7 +101,7 @@ def add_row(
     out: list[Emit] = []
     if run_id in due and due[run_id] <= mx:  # a window closes: find which
         out = _close(state, spec, meta, run_id, mx)
-    state.set("w", meta)
+    state.set(META, meta)
     return accepted, out
 
 
@@ -114,7 +119,7 @@ def _close(
         n = win.pop(w)[0]
         out.append(Emit(run_id, ws, ws + spec.size_ms, _rows(state, w, n), True))
         for c in _chunks(n):
-            state.delete(f"r:{w}:{c}")
+            state.delete(f"{ROWS}{w}:{c}")
     out.sort(key=lambda e: e.start)  # in event-time order, whatever order they opened in
     if left:
         meta["due"][run_id] = min(left)
@@ -125,7 +130,7 @@ def _close(
 
 def pending(state: KeyState, spec: WindowSpec) -> Iterator[Emit]:
     """Open windows with rows added since the last :func:`mark_flushed` (provisional)."""
-    meta = state.get("w")
+    meta = state.get(META)
     if not meta:
         return
     for w, e in meta["win"].items():
@@ -137,7 +142,7 @@ def pending(state: KeyState, spec: WindowSpec) -> Iterator[Emit]:
 
 
 def mark_flushed(state: KeyState) -> None:
-    meta = state.get("w")
+    meta = state.get(META)
     if not meta:
         return
     changed = False
@@ -146,10 +151,10 @@ def mark_flushed(state: KeyState) -> None:
             e[2] = 0
             changed = True
     if changed:
-        state.set("w", meta)
+        state.set(META, meta)
 
 
 def is_fresh(state: KeyState, run_id: str, seq: int) -> bool:
     """Read-only: would :func:`add_row` accept this ``seq`` (not a re-emitted copy)?"""
-    meta = state.get("w")
+    meta = state.get(META)
     return meta is None or seq > meta.get("seq", {}).get(run_id, -1)

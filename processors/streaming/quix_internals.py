@@ -33,8 +33,8 @@ _DELETED = object()
 def fast_produce(app: Application) -> Callable[[str, bytes, str | None, int], None]:
     """``produce(topic, value, key, timestamp_ms)`` straight to the confluent-kafka producer
     behind the application's producer, with its delivery callback (Quix's error and offset
-    tracking, raised at the checkpoint's flush). Quix's own ``produce`` adds a few
-    microseconds of argument handling and a poll per message; the run loop polls anyway."""
+    tracking, raised at the checkpoint's flush). Quix's own ``produce`` handles its arguments
+    and polls once per message, a cost on the hot path; the run loop polls anyway."""
     internal = app._processing_context.producer
     on_delivery = internal._on_delivery
     raw: Any = None

@@ -33,6 +33,8 @@ REPORT_EVERY_S = 10.0
 UNASSIGNED_WARN_S = 30.0
 #: state prefix (after the stage's namespace) holding the keys of a partition with windows
 REGISTRY = "__keys__"
+#: the registry's state key: the sorted keys of the partition with windows
+REGISTRY_KEYS = "keys"
 #: merge state: window id -> wall time of its last partial; "p:<window id>" its partials
 MERGE_TOUCHED = "mw"
 MERGE_PARTIALS = "p:"
@@ -181,10 +183,10 @@ class Windowed:
         keys = self._known.get(p)
         if keys is None or key not in keys:
             reg = self.cache.state(self.ns + REGISTRY, p)
-            stored = set(reg.get("keys") or [])
+            stored = set(reg.get(REGISTRY_KEYS) or [])
             if key not in stored:
                 stored.add(key)
-                reg.set("keys", sorted(stored))
+                reg.set(REGISTRY_KEYS, sorted(stored))
             self._known[p] = stored
         return self.cache.state(self.ns + key, p)
 
@@ -201,7 +203,7 @@ class Windowed:
 
     def flush(self) -> None:
         for p in store_partitions(self.cache.sdf):
-            for key in self.cache.state(self.ns + REGISTRY, p).get("keys") or []:
+            for key in self.cache.state(self.ns + REGISTRY, p).get(REGISTRY_KEYS) or []:
                 st = self.cache.state(self.ns + key, p)
                 for e in pending(st, self.spec):
                     self.emit(key, e, st)

@@ -22,7 +22,7 @@ from processors.__main__ import (
     run_children,
     upstream_of,
 )
-from processors.streaming.workers import (
+from processors.streaming.topology import (
     ALL_WORKERS,
     STAGES,
     fed_in_process,

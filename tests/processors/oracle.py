@@ -89,13 +89,36 @@ def check_chain(
     generated rows but ``lost``); return a few counts."""
     con, _ = batch(spec_text, lost)
     size = settings.window_seconds * 1000
-    lsize = settings.leaderboard_window_seconds * 1000
-    grace = settings.grace_seconds * 1000
-    k = settings.leaderboard_k
-    (n_raw,) = con.execute("SELECT count(*) FROM src").fetchone()  # type: ignore[misc]
     con.execute(f"SET VARIABLE size = {size}")
+    counts = check_reconciliation(con, settings, allow_dups=allow_dups)
+    windows, late = check_query_metrics(con, settings, run_id)
+    health = check_health(con, settings, windows)
+    cm = check_compile_metrics(con, settings)
+    n_boards = check_leaderboard(con, settings, run_id)
+    n_flattened = check_flattened(con, settings, run_id, allow_dups=allow_dups)
+    (n_null_compile, n_null_mb, n_null_fp) = con.execute(  # type: ignore[misc]
+        "SELECT count(*) - count(compile), count(*) - count(scanned), count(*) - count(fp) FROM good"
+    ).fetchone()
+    return {
+        "null_compile": n_null_compile,
+        "null_mbytes": n_null_mb,
+        "null_fingerprint": n_null_fp,
+        **counts,
+        "windows": len(windows),
+        "compile_windows": len(cm),
+        "boards": n_boards,
+        "flattened": n_flattened,
+        "late": len(late),
+        **{f"health_{k}": v for k, v in health.items()},
+    }
 
-    # ---- reconciliation: RAW = CLEAN + dead letters + duplicates --------------------
+
+def check_reconciliation(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, allow_dups: bool
+) -> dict[str, int]:
+    """RAW = CLEAN + dead letters + duplicates, row for row."""
+    # fetched to the end: a result left open blocks the connection's next relation
+    ((n_raw,),) = con.execute("SELECT count(*) FROM src").fetchall()
     clean = [v for _, v, _ in read_topic(settings, settings.topic("clean"))]
     dead = [v for _, v, _ in read_topic(settings, settings.topic("dead_letters"))]
     clean_rows = {v["row"] for v in clean}
@@ -108,8 +131,16 @@ def check_chain(
     assert bad == {r["row"]: r["kind"] for r in inj if r["kind"] != "duplicate"}
     assert len(clean_rows) + len(bad) + len(dup_rows) == n_raw
     assert clean_rows == {r for (r,) in con.execute("SELECT row FROM good").fetchall()}
+    return {"raw": n_raw, "clean": len(clean_rows), "dead": len(bad), "duplicates": len(dup_rows)}
 
-    # ---- QUERY_METRICS ----------------------------------------------------------------
+
+def check_query_metrics(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str
+) -> tuple[dict[tuple, Any], set[str]]:
+    """QUERY_METRICS: the late rows, and every cluster and fleet window; returns the
+    windows (latest per identity) and the late rows' query keys."""
+    size = settings.window_seconds * 1000
+    grace = settings.grace_seconds * 1000
     qm = [v for _, v, _ in read_topic(settings, settings.topic("query_metrics"))]
     late = {v["query_key"] for v in qm if v["record"] == "late"}
     (exp_late,) = con.execute(  # type: ignore[misc]
@@ -122,6 +153,18 @@ def check_chain(
     windows = latest(
         [(None, v, 0) for v in qm if v["record"] == "window"], ("cluster", "window_start")
     )
+    exp = expected_windows(con, size)
+    assert set(windows) == set(exp), (
+        "windows emitted differ from the batch windows: missing "
+        f"{sorted(set(exp) - set(windows))[:10]}, extra {sorted(set(windows) - set(exp))[:10]}"
+    )
+    for key, e in exp.items():
+        check_window(windows[key], e, key, run_id, size)
+    return windows, late
+
+
+def expected_windows(con: duckdb.DuckDBPyConnection, size: int) -> dict[tuple, dict[str, Any]]:
+    """The batch's cluster and fleet windows by (cluster, window start)."""
     lat_cols = ", ".join(
         f"sum({c}) AS {n}_sum, count({c}) AS {n}_known, "
         + ", ".join(f"quantile_cont({c}, {q}) AS {n}_{lab}" for q, lab in PCTS)
@@ -149,39 +192,41 @@ def check_chain(
         for r in cur.fetchall():
             d = dict(zip(cols, r, strict=True))
             exp[(d["cluster"], d["ws"])] = d
-    assert set(windows) == set(exp), (
-        "windows emitted differ from the batch windows: missing "
-        f"{sorted(set(exp) - set(windows))[:10]}, extra {sorted(set(windows) - set(exp))[:10]}"
-    )
-    for key, e in exp.items():
-        got = windows[key]
-        assert got["run_id"] == run_id
-        assert got["window_end"] == key[1] + size
-        for f in ("queries", "aborted", "cached"):
-            assert got[f] == e[f], (key, f, got[f], e[f])
-        assert close(got["abort_rate"], e["aborted"] / e["queries"])
-        assert close(got["cache_hit_rate"], e["cached"] / e["queries"])
-        assert got["count_by_type"] == {t: e[f"t_{t}"] for t in QUERY_TYPES}
-        assert close(got["mbytes_scanned_sum"], e["scanned"]), key
-        assert close(got["mbytes_spilled_sum"], e["spilled"]), key
-        assert got["mbytes_scanned_known"] == e["scanned_known"], key
-        assert got["mbytes_spilled_known"] == e["spilled_known"], key
-        for n, _ in LAT:
-            assert got[f"{n}_sum"] == e[f"{n}_sum"], (key, n)
-            assert got[f"{n}_known"] == e[f"{n}_known"], (key, n)
-            for _, lab in PCTS:
-                if key[0] == FLEET:  # sketch: within 1 % of the exact lower quantile
-                    assert close(got[f"{n}_{lab}"], e[f"{n}_{lab}_lower"], rel=0.0101), (
-                        key,
-                        n,
-                        lab,
-                    )
-                else:
-                    assert close(got[f"{n}_{lab}"], e[f"{n}_{lab}"]), (key, n, lab)
+    return exp
 
-    health = check_health(con, settings, windows)
 
-    # ---- COMPILE_METRICS --------------------------------------------------------------
+def check_window(
+    got: dict[str, Any], e: dict[str, Any], key: tuple, run_id: str, size: int
+) -> None:
+    """One QUERY_METRICS window against its batch window (fleet percentiles: the sketch's)."""
+    assert got["run_id"] == run_id
+    assert got["window_end"] == key[1] + size
+    for f in ("queries", "aborted", "cached"):
+        assert got[f] == e[f], (key, f, got[f], e[f])
+    assert close(got["abort_rate"], e["aborted"] / e["queries"])
+    assert close(got["cache_hit_rate"], e["cached"] / e["queries"])
+    assert got["count_by_type"] == {t: e[f"t_{t}"] for t in QUERY_TYPES}
+    assert close(got["mbytes_scanned_sum"], e["scanned"]), key
+    assert close(got["mbytes_spilled_sum"], e["spilled"]), key
+    assert got["mbytes_scanned_known"] == e["scanned_known"], key
+    assert got["mbytes_spilled_known"] == e["spilled_known"], key
+    for n, _ in LAT:
+        assert got[f"{n}_sum"] == e[f"{n}_sum"], (key, n)
+        assert got[f"{n}_known"] == e[f"{n}_known"], (key, n)
+        for _, lab in PCTS:
+            if key[0] == FLEET:  # sketch: within 1 % of the exact lower quantile
+                assert close(got[f"{n}_{lab}"], e[f"{n}_{lab}_lower"], rel=0.0101), (
+                    key,
+                    n,
+                    lab,
+                )
+            else:
+                assert close(got[f"{n}_{lab}"], e[f"{n}_{lab}"]), (key, n, lab)
+
+
+def check_compile_metrics(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[tuple, Any]:
+    """COMPILE_METRICS: every window, its complexity buckets and fingerprint counts."""
+    size = settings.window_seconds * 1000
     cm = latest(
         [(None, v, 0) for _, v, _ in read_topic(settings, settings.topic("compile_metrics"))],
         ("cluster", "window_start"),
@@ -210,30 +255,39 @@ def check_chain(
     exp_cm = {(r[0], r[1]): dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
     assert set(cm) == set(exp_cm)
     for key, e in exp_cm.items():
-        got = cm[key]
-        assert got["queries"] == e["queries"] and got["compiled"] == e["compiled"], key
-        assert got["compile_ms_sum"] == e["compile_sum"], key
-        assert got["compile_known"] == e["compile_known"], key
-        assert got["fingerprint_known"] == e["fp_known"], key
-        known = e["compile_known"]
-        assert close(got["compile_ms_mean"], e["compile_sum"] / known if known else None), key
-        assert close(got["compiled_share"], e["compiled"] / known if known else None), key
-        assert close(got["compile_ms_p95"], e["p95"]), key
-        assert got["fingerprints_first_seen"] == e["first"], key
-        assert got["fingerprints_repeated"] == e["repeated"], key
-        n_b: Counter[str] = Counter()
-        k_b: Counter[str] = Counter()
-        s_b: dict[str, int] = {}
-        for b, c in zip(e["buckets"], e["compiles"], strict=True):
-            n_b[b] += 1
-            if c is not None:
-                k_b[b] += 1
-                s_b[b] = s_b.get(b, 0) + c
-        for b, v in got["by_complexity"].items():
-            assert v["queries"] == n_b[b] and v["compile_known"] == k_b[b], (key, b)
-            assert v["compile_ms_sum"] == s_b.get(b), (key, b)
+        check_compile_window(cm[key], e, key)
+    return cm
 
-    # ---- LEADERBOARD ------------------------------------------------------------------
+
+def check_compile_window(got: dict[str, Any], e: dict[str, Any], key: tuple) -> None:
+    """One COMPILE_METRICS window against its batch window."""
+    assert got["queries"] == e["queries"] and got["compiled"] == e["compiled"], key
+    assert got["compile_ms_sum"] == e["compile_sum"], key
+    assert got["compile_known"] == e["compile_known"], key
+    assert got["fingerprint_known"] == e["fp_known"], key
+    known = e["compile_known"]
+    assert close(got["compile_ms_mean"], e["compile_sum"] / known if known else None), key
+    assert close(got["compiled_share"], e["compiled"] / known if known else None), key
+    assert close(got["compile_ms_p95"], e["p95"]), key
+    assert got["fingerprints_first_seen"] == e["first"], key
+    assert got["fingerprints_repeated"] == e["repeated"], key
+    n_b: Counter[str] = Counter()
+    k_b: Counter[str] = Counter()
+    s_b: dict[str, int] = {}
+    for b, c in zip(e["buckets"], e["compiles"], strict=True):
+        n_b[b] += 1
+        if c is not None:
+            k_b[b] += 1
+            s_b[b] = s_b.get(b, 0) + c
+    for b, v in got["by_complexity"].items():
+        assert v["queries"] == n_b[b] and v["compile_known"] == k_b[b], (key, b)
+        assert v["compile_ms_sum"] == s_b.get(b), (key, b)
+
+
+def check_leaderboard(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> int:
+    """LEADERBOARD: every board of every window; returns the boards checked."""
+    lsize = settings.leaderboard_window_seconds * 1000
+    k = settings.leaderboard_k
     lb = latest(
         [(None, v, 0) for _, v, _ in read_topic(settings, settings.topic("leaderboard"))],
         ("board", "window_start"),
@@ -279,8 +333,14 @@ def check_chain(
             assert [e for e, _ in entries] == [e for e, _ in exp_entries], (board, ws)
             assert all(close(a, b) for (_, a), (_, b) in zip(entries, exp_entries, strict=True))
             n_boards += 1
+    return n_boards
 
-    # ---- FLATTENED --------------------------------------------------------------------
+
+def check_flattened(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, *, allow_dups: bool
+) -> int:
+    """FLATTENED: one row per (query, table, access), reads with their freshness; returns
+    the rows (distinct keys)."""
     flat = [v for _, v, _ in read_topic(settings, settings.topic("flattened"))]
     keys = {(v["query_key"], v["table_id"], v["access"]): v for v in flat}
     if not allow_dups:
@@ -311,21 +371,4 @@ def check_chain(
     for qk, t, ts_us, lw in fresh:
         want_f = None if lw is None else (ts_us - lw) / 1000.0
         assert close(keys[(qk, t, "read")]["freshness_ms"], want_f), (qk, t)
-    (n_null_compile, n_null_mb, n_null_fp) = con.execute(  # type: ignore[misc]
-        "SELECT count(*) - count(compile), count(*) - count(scanned), count(*) - count(fp) FROM good"
-    ).fetchone()
-    return {
-        "null_compile": n_null_compile,
-        "null_mbytes": n_null_mb,
-        "null_fingerprint": n_null_fp,
-        "raw": n_raw,
-        "clean": len(clean_rows),
-        "dead": len(bad),
-        "duplicates": len(dup_rows),
-        "windows": len(windows),
-        "compile_windows": len(cm),
-        "boards": n_boards,
-        "flattened": len(keys),
-        "late": len(late),
-        **{f"health_{k}": v for k, v in health.items()},
-    }
+    return len(keys)

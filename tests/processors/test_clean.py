@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.contract import QUERY_TYPES, REDSET_COLUMNS
-from processors.logic.clean import (
+from processors.logic.clean import clean_row
+from processors.logic.parsers import (
     RowError,
-    clean_row,
     format_timestamp_us,
     parse_bool,
     parse_duration,
@@ -98,9 +98,17 @@ NULLABLE = tuple(c for c in REDSET_COLUMNS if c not in REQUIRED)
 
 def test_result_cache_hit_with_null_measures_is_clean() -> None:
     """The shape of every result-cache hit in the real files."""
-    nulls = ("compile_duration_ms", "feature_fingerprint", "num_permanent_tables_accessed",
-             "num_external_tables_accessed", "num_system_tables_accessed", "read_table_ids",
-             "write_table_ids", "mbytes_scanned", "mbytes_spilled")  # fmt: skip
+    nulls = (
+        "compile_duration_ms",
+        "feature_fingerprint",
+        "num_permanent_tables_accessed",
+        "num_external_tables_accessed",
+        "num_system_tables_accessed",
+        "read_table_ids",
+        "write_table_ids",
+        "mbytes_scanned",
+        "mbytes_spilled",
+    )
     res = clean_row(raw(was_cached="1", query_type="other", **dict.fromkeys(nulls)))
     assert res.clean is not None, res.dead
     for f in nulls:

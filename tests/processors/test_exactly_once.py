@@ -40,7 +40,7 @@ from common.kafka_config import consumer_config
 from common.settings import Settings
 from pipeline.report import reconcile
 from processors.__main__ import settings_env
-from processors.streaming.workers import (
+from processors.streaming.topology import (
     ALL_WORKERS,
     STAGES,
     output_topics,
@@ -232,8 +232,11 @@ def test_exactly_once_survives_sigkill_of_every_stage(
     with open(log_path, "wb") as log:
         sup = subprocess.Popen(
             [sys.executable, "-m", "processors", "all", "--until-idle", "5"],
-            env=settings_env(s), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            env=settings_env(s),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         for stage in WORKERS:
             killed = f"stage {stage} exited with code -9"
@@ -258,9 +261,10 @@ def test_exactly_once_survives_sigkill_of_every_stage(
                     os.kill(pid, signal.SIGKILL)
                 # the supervisor restarts it (or saw it exit on its own just before)
                 wait_for(
-                    partial(lambda st, old: stage_pid(sup, st) not in (None, old), stage, pid), 120,
+                    partial(lambda st, old: stage_pid(sup, st) not in (None, old), stage, pid),
+                    120,
                     f"{stage} to be restarted",
-                )  # fmt: skip
+                )
         pace.set_rate(None)  # the rest as fast as it goes
         assert sup.wait(400) == 0, log_path.read_text()[-3000:]
     finally:

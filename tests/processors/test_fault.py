@@ -18,7 +18,7 @@ from confluent_kafka import Consumer
 from common.kafka_config import consumer_config
 from common.settings import Settings
 from processors.__main__ import settings_env
-from processors.streaming.workers import STAGES, all_workers, worker_name
+from processors.streaming.topology import STAGES, all_workers, worker_name
 from producers.replay import replay
 from tests.processors.oracle import check_chain
 
@@ -111,8 +111,11 @@ def test_sigkill_midstream_then_clean_stop_then_restart(
     with open(err_path, "wb") as err:
         parent = subprocess.Popen(
             [sys.executable, "-m", "processors", "all", "--until-idle", "5"],
-            env=env, stdout=err, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            env=env,
+            stdout=err,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             started = f"{cleaner} (pid ".encode()
             wait_for(lambda: started in err_path.read_bytes(), 60, "the stages to start")

@@ -173,12 +173,18 @@ def test_window_and_fleet_records_do_not_depend_on_arrival_order(
     clusters: list[list[tuple[int, float]]], seed: int
 ) -> None:
     """A restart changes the order the fleet merge receives partials in (and a replayed
-    window sees the same rows): the records must be equal byte for byte (found by make
-    soak: a float sum differed in its last digit after a SIGKILL)."""
+    window sees the same rows): the records must be equal byte for byte (a float sum must
+    not differ in its last digit)."""
     from processors.logic import query_metrics
 
-    rec = {"query_type": "select", "was_aborted": False, "was_cached": False,
-           "queue_duration_ms": 0, "mbytes_spilled": 0.0, "compile_duration_ms": 0}  # fmt: skip
+    rec = {
+        "query_type": "select",
+        "was_aborted": False,
+        "was_cached": False,
+        "queue_duration_ms": 0,
+        "mbytes_spilled": 0.0,
+        "compile_duration_ms": 0,
+    }
 
     def partials(order: random.Random) -> dict[str, dict]:
         out = {}
@@ -186,10 +192,16 @@ def test_window_and_fleet_records_do_not_depend_on_arrival_order(
         order.shuffle(names)
         for name in names:
             rows = [
-                query_metrics.qm_row({**rec, "execution_duration_ms": ms,
-                                      "total_duration_ms": ms, "mbytes_scanned": mb})
+                query_metrics.qm_row(
+                    {
+                        **rec,
+                        "execution_duration_ms": ms,
+                        "total_duration_ms": ms,
+                        "mbytes_scanned": mb,
+                    }
+                )
                 for ms, mb in clusters[int(name[1:])]
-            ]  # fmt: skip
+            ]
             out[name] = query_metrics.window_record("r", name, 0, 60_000, rows, True)[1]
         return out
 

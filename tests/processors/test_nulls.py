@@ -172,5 +172,12 @@ def test_boards_and_flattened_skip_unknowns(raw: list[dict[str, Any]]) -> None:
 
 
 def _attrs(r: dict[str, Any]) -> dict[str, Any]:
-    return {"run_id": "run", "cluster_kind": r["cluster"].split("-")[0], "instance_id": 1,
-            "query_id": 1, "database_id": None, "arrival_timestamp": "", "arrival_us": 0}  # fmt: skip
+    return {
+        "run_id": "run",
+        "cluster_kind": r["cluster"].split("-")[0],
+        "instance_id": 1,
+        "query_id": 1,
+        "database_id": None,
+        "arrival_timestamp": "",
+        "arrival_us": 0,
+    }

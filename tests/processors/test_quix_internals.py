@@ -12,7 +12,14 @@ import pytest
 from confluent_kafka import TopicPartition
 from quixstreams import Application
 from quixstreams.checkpointing.checkpoint import Checkpoint
+from quixstreams.internal_producer import InternalProducer
+from quixstreams.kafka.producer import Producer
+from quixstreams.models.rows import Row
+from quixstreams.models.topics.topic import Topic
+from quixstreams.processing.context import ProcessingContext
+from quixstreams.state.base.store import Store
 from quixstreams.state.base.transaction import PartitionTransaction
+from quixstreams.state.manager import StateStoreManager
 
 from processors.streaming.quix_internals import AssignmentLost, batch_input, before_commit
 
@@ -51,6 +58,36 @@ def test_the_quix_internals_used_exist(app: Application) -> None:
     assert callable(app._consumer.consume) and isinstance(app._consumer._topics, dict)
     assert callable(app._producer._broker_available)
     assert callable(app._consumer._broker_available)
+
+
+def test_the_quix_internals_behind_produce_offsets_and_state_exist(app: Application) -> None:
+    # fast_produce: the confluent producer behind Quix's, created when first used
+    assert isinstance(inspect.getattr_static(Producer, "_producer"), property)
+    assert list(inspect.signature(InternalProducer._on_delivery).parameters) == [
+        "self",
+        "err",
+        "msg",
+    ]
+    # batch_input: offsets stored per partition, other topics through Quix's own path
+    pc = app._processing_context
+    assert list(inspect.signature(pc.store_offset).parameters) == ["topic", "partition", "offset"]
+    assert "message" in inspect.signature(Topic.row_deserialize).parameters
+    assert "dataframe_composed[topic_name]" in inspect.getsource(Application._process_message)
+    assert {"value", "key", "timestamp", "headers", "context"} <= set(Row.__slots__)
+    assert isinstance(inspect.getattr_static(Row, "topic"), property)
+    # on_assignment_change wraps the three rebalance callbacks
+    for name in ("_on_assign", "_on_revoke", "_on_lost"):
+        assert list(inspect.signature(getattr(app, name)).parameters) == [
+            "_",
+            "topic_partitions",
+        ], name
+    # StateCache and the partition helpers: the dataframe's checkpoint and store
+    assert isinstance(inspect.getattr_static(ProcessingContext, "checkpoint"), property)
+    assert "stream_id" in inspect.signature(StateStoreManager.get_store).parameters
+    assert isinstance(inspect.getattr_static(StateStoreManager, "recovery_required"), property)
+    assert isinstance(inspect.getattr_static(Store, "partitions"), property)
+    params = list(inspect.signature(Checkpoint.get_store_transaction).parameters)
+    assert params[:3] == ["self", "stream_id", "partition"]
 
 
 class _Commits:

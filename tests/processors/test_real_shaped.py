@@ -19,9 +19,15 @@ from producers.sources import resolve, stage
 from producers.synthetic import SyntheticSpec, generate, write_table
 
 #: columns NULL on result-cache hits in the real files, and where each lands in CLEAN_DATA
-NULLABLE = ("compile_duration_ms", "feature_fingerprint", "num_permanent_tables_accessed",
-            "num_system_tables_accessed", "mbytes_scanned", "mbytes_spilled",
-            "cluster_size")  # fmt: skip
+NULLABLE = (
+    "compile_duration_ms",
+    "feature_fingerprint",
+    "num_permanent_tables_accessed",
+    "num_system_tables_accessed",
+    "mbytes_scanned",
+    "mbytes_spilled",
+    "cluster_size",
+)
 
 
 def raw_values(source: str, tmp: Path) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from common.kafka_config import admin_config
 from common.settings import Settings
 from common.topics import ensure_topics
 from processors.__main__ import settings_env
-from processors.streaming.workers import ALL_WORKERS, worker_id, worker_name
+from processors.streaming.topology import ALL_WORKERS, worker_id, worker_name
 from producers.replay import ReplaySummary, replay
 from tests.processors.conftest import CHAIN_OVERRIDES
 from tests.processors.oracle import check_chain

@@ -122,7 +122,7 @@ def test_staged_scan_order_flag(tmp_path_factory: Any, bad: list[bool]) -> None:
 def test_implausible_arrivals_are_sent_without_a_timestamp_of_their_own() -> None:
     """A broker refuses a negative timestamp (and Kafka 4 one far ahead): a row whose
     arrival is outside the clean stage's range gets NULL ts (sent as the previous row's)."""
-    from processors.logic.clean import MAX_PLAUSIBLE_US, MIN_PLAUSIBLE_US
+    from processors.logic.parsers import MAX_PLAUSIBLE_US, MIN_PLAUSIBLE_US
 
     arrivals = ["1900-01-01 00:00:00", "2024-03-01 00:00:00", "2150-01-01 00:00:00"]
     rows: list[tuple[int, int | None, int | None]] = [(0, 0, i) for i in range(3)]

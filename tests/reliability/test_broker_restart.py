@@ -23,7 +23,7 @@ from common.broker_identity import (
 )
 from common.settings import Settings, state_path
 from common.topics import ensure_topics
-from processors.streaming.workers import BROKER_MARKER, check_state_broker
+from processors.streaming.broker_state import BROKER_MARKER, check_state_broker
 from producers.replay import replay
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
