@@ -28,7 +28,7 @@ import requests
 from common.settings import Settings
 from dashboards import units
 from producers.synthetic import SyntheticSpec, generate
-from tests.processors.oracle import batch
+from tests.support.oracle import batch
 
 from .conftest import ROOT
 from .pagecheck import (
@@ -371,7 +371,7 @@ def test_live_expert_shows_the_first_run_without_a_reload(
     first run once it is materialized (it used to stay at "No data yet" until reloaded)."""
     from common.topics import ensure_topics
     from producers.synthetic import SyntheticSpec
-    from tests.warehouse.conftest import messages, produce_all
+    from tests.support.records import messages, produce_all
 
     s = broker_settings.with_(
         topic_prefix=f"live-{uuid.uuid4().hex[:6]}.",

@@ -49,9 +49,9 @@ from processors.streaming.topology import (
     worker_source,
 )
 from producers.replay import Pace, ReplaySummary, replay
-from tests.processors.kafka_io import read_topic
-from tests.processors.oracle import check_chain
-from tests.processors.test_fault import high_watermarks
+from tests.support.kafka_io import read_topic
+from tests.support.oracle import check_chain
+from tests.support.probes import high_watermarks
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 

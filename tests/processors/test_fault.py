@@ -13,42 +13,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
-from common.kafka_config import consumer_config
 from common.settings import Settings
 from processors.__main__ import settings_env
 from processors.streaming.topology import STAGES, all_workers, worker_name
 from producers.replay import replay
-from tests.processors.oracle import check_chain
+from tests.support.oracle import check_chain
+from tests.support.probes import high_watermarks, wait_for
 
 FAULT_SPEC = "synthetic:rows=10000,seed=5,clusters=6,days=1.5,error_rate=0.01,duplicate_rate=0.005"
-
-
-def high_watermarks(settings: Settings, name: str, isolation: str = "read_uncommitted") -> int:
-    """End offsets of topic ``name`` summed over its partitions, as a reader with
-    ``isolation.level=isolation`` sees them (read_committed: the last stable offsets)."""
-    c = Consumer(consumer_config(settings, "unused-watermarks", **{"isolation.level": isolation}))
-    try:
-        md = c.list_topics(name, timeout=10)
-        total = 0
-        for p in md.topics[name].partitions:
-            from confluent_kafka import TopicPartition
-
-            _, hi = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-            total += max(hi, 0)
-        return total
-    finally:
-        c.close()
-
-
-def wait_for(cond, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.integration

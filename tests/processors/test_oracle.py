@@ -1,5 +1,5 @@
 """The oracle test: a synthetic dataset with injected errors through the whole chain on
-the broker; every output equals the batch DuckDB answer (tests/processors/oracle.py)."""
+the broker; every output equals the batch DuckDB answer (tests/support/oracle.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from common.contract import BOTTLENECKS
 from common.settings import Settings
 from producers.replay import replay
-from tests.processors.conftest import ORACLE_SPEC, run_chain
-from tests.processors.oracle import check_chain
+from tests.support.chain import ORACLE_SPEC, run_chain
+from tests.support.oracle import check_chain
 
 
 @pytest.mark.integration

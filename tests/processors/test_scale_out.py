@@ -16,18 +16,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from common.kafka_config import admin_config
 from common.settings import Settings
 from common.topics import ensure_topics
 from processors.__main__ import settings_env
-from processors.streaming.topology import ALL_WORKERS, worker_id, worker_name
+from processors.streaming.topology import ALL_WORKERS, worker_name
 from producers.replay import ReplaySummary, replay
-from tests.processors.conftest import CHAIN_OVERRIDES
-from tests.processors.oracle import check_chain
-from tests.processors.tables import diff, materialize, single_replica_tables
-from tests.processors.test_fault import high_watermarks, wait_for
+from tests.support.chain import CHAIN_OVERRIDES
+from tests.support.oracle import check_chain
+from tests.support.probes import group_members, high_watermarks, wait_for
+from tests.support.tables import diff, materialize, single_replica_tables
 
 #: the processes ``python -m processors all`` runs
 WORKERS = [worker_name(w) for w in ALL_WORKERS]
@@ -37,20 +35,6 @@ WORKERS = [worker_name(w) for w in ALL_WORKERS]
 SCALE_SPEC = "synthetic:rows=12000,seed=5,clusters=12,days=1.5,error_rate=0.01,duplicate_rate=0.005"
 #: rows/s of the replay that runs beside the replicas, so the kill lands mid-run
 RATE = 600.0
-
-
-def group_members(settings: Settings) -> dict[str, int]:
-    """Worker -> members of its consumer group that hold partitions."""
-    admin = AdminClient(admin_config(settings))
-    groups = {settings.group(worker_id(w)): worker_name(w) for w in ALL_WORKERS}
-    out = dict.fromkeys(WORKERS, 0)
-    for gid, fut in admin.describe_consumer_groups(list(groups), request_timeout=10).items():
-        try:
-            desc = fut.result()
-        except Exception:
-            continue  # not created yet
-        out[groups[gid]] = sum(1 for m in desc.members if m.assignment.topic_partitions)
-    return out
 
 
 def stage_children(pid: int) -> dict[str, int]:

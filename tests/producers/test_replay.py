@@ -22,8 +22,7 @@ from common.settings import Settings
 from producers.replay import replay
 from producers.sources import SourceError
 from producers.synthetic import SyntheticSpec, generate, write, write_table
-
-from .conftest import read_all, value
+from tests.support.kafka_io import read_all, value
 
 pytestmark = pytest.mark.integration
 SPEC = SyntheticSpec(

@@ -32,7 +32,7 @@ from processors.logic.clean import clean_row
 from producers.replay import MAX_ROW_BYTES, replay, safe_value
 from producers.sources import SourceError, csv_batches, resolve, stage, xlsx_batches
 from producers.synthetic import SyntheticSpec, generate, write, write_table
-from tests.producers.conftest import read_all
+from tests.support.kafka_io import read_all
 from warehouse.store import Warehouse
 
 SPEC = SyntheticSpec(rows=60, seed=21, kind="mixed", clusters=3, days=1.0)

@@ -30,12 +30,11 @@ from common.settings import Settings
 from common.topics import ensure_topics
 from processors.__main__ import settings_env
 from producers.replay import ReplaySummary, replay
-from tests.processors.conftest import CHAIN_OVERRIDES
-from tests.processors.kafka_io import read_topic
-from tests.processors.oracle import check_chain
-from tests.processors.tables import diff, materialize, snapshot
-from tests.processors.test_fault import high_watermarks, wait_for
-from tests.processors.test_scale_out import group_members
+from tests.support.chain import CHAIN_OVERRIDES
+from tests.support.kafka_io import read_topic
+from tests.support.oracle import check_chain
+from tests.support.probes import group_members, high_watermarks, wait_for
+from tests.support.tables import diff, materialize, snapshot
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 

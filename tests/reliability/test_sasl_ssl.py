@@ -24,8 +24,8 @@ import pytest
 
 from common.kafka_broker import KafkaBroker, SaslSslListener
 from common.settings import Settings
-from tests.conftest import TEST_SESSION_TIMEOUT_MS, require_kafka
-from tests.reliability.keystores import BrokerKeys, keytool, make_broker_keys, make_ca
+from tests.support.broker import TEST_SESSION_TIMEOUT_MS, require_kafka
+from tests.support.keystores import BrokerKeys, keytool, make_broker_keys, make_ca
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,12 @@ import pytest
 
 from common.settings import Settings
 from producers.synthetic import SyntheticSpec
+from tests.support.records import messages, produce_all
 from warehouse.export import export
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 
-from .conftest import CountingReader, messages, produce_all
+from .conftest import CountingReader
 
 pytestmark = pytest.mark.integration
 SPEC = SyntheticSpec(rows=3000, seed=12, clusters=5, error_rate=0.03, duplicate_rate=0.01)

@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from common.contract import BOARDS, FLEET, QUERY_TYPES
 from common.settings import Settings
 from producers.synthetic import SyntheticSpec, generate
-from tests.processors.kafka_io import read_topic
-from tests.processors.oracle_health import check_health
+from tests.support.kafka_io import read_topic
+from tests.support.oracle_health import check_health
 
 PCTS = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 LAT = (("queue_ms", "queue"), ("execution_ms", "exec"), ("total_ms", "total"))

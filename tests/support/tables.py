@@ -9,7 +9,7 @@ from pathlib import Path
 from common.settings import Settings
 from common.topics import ensure_topics
 from producers.replay import replay
-from tests.processors.conftest import run_chain
+from tests.support.chain import run_chain
 from warehouse.materializer import Materializer
 from warehouse.store import Warehouse
 
