@@ -81,11 +81,6 @@ def read_progress(checkpoint: Path) -> Progress:
     )
 
 
-def replay_acked(checkpoint: Path) -> int:
-    """Rows the replay has acknowledged, from its checkpoint file (0 before the first)."""
-    return read_progress(checkpoint).acked
-
-
 def eta_s(p: Progress) -> float | None:
     """Seconds left at the measured rate; None when unknown (no total, no rate yet)."""
     if p.total is None or p.rows_per_s <= 0:
@@ -141,10 +136,6 @@ def set_paused(run_dir: str, run_id: str, paused: bool) -> None:
         pause.touch()
     else:
         pause.unlink(missing_ok=True)
-
-
-def is_paused(run_dir: str, run_id: str) -> bool:
-    return control_paths(run_dir, run_id)["pause"].exists()
 
 
 def set_rate(run_dir: str, run_id: str, rate: float) -> None:

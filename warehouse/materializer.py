@@ -56,7 +56,6 @@ class MaterializeStats:
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     batches: int = 0
     #: time.time() of the last batch written
-    last_batch_at: float | None = None
     errors: list[str] = field(default_factory=list)
     #: clear messages about the broker (restarted, unreachable), newest last
     notices: list[str] = field(default_factory=list)
@@ -268,7 +267,6 @@ class Materializer:
         self.apply(batch)
         rows = sum(batch.counts.values())
         self.stats.batches += 1
-        self.stats.last_batch_at = time.time()
         return rows
 
     def _fetch(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from common.contract import PROV_KIND, RAW_ERROR, cluster_key, query_key
+from common.contract import CLUSTER_KINDS, PROV_KIND, RAW_ERROR, cluster_key, query_key
 from processors.logic.dead_letters import dead_letter, provenance
 from processors.logic.parsers import (
     RowError,
@@ -72,7 +72,7 @@ def clean_row(raw: dict[str, Any]) -> CleanResult:
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     run_id, dataset, file, row = provenance(raw)
     kind = raw.get(PROV_KIND)
-    if kind not in ("provisioned", "serverless"):
+    if kind not in CLUSTER_KINDS:
         raise RowError(PROV_KIND, "invalid_value", f"cluster kind {kind!r} is not known")
     instance_id = parse_int(raw.get("instance_id"), "instance_id")
     assert instance_id is not None

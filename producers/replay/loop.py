@@ -17,6 +17,7 @@ import pyarrow as pa
 from confluent_kafka import Producer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from common.contract import CLUSTER_KINDS, HEADER_DATASET, HEADER_FILE, HEADER_ROW, HEADER_RUN_ID
 from common.kafka_config import producer_config
 from common.settings import Settings
 from common.topics import ensure_topics
@@ -137,7 +138,7 @@ def replay(
 def _check_arguments(speed: float | None, rate: float | None, kind: str | None) -> None:
     if speed is not None and rate is not None:
         raise ValueError("give either speed (event-time factor) or rate (rows/s), not both")
-    if kind not in (None, "provisioned", "serverless"):
+    if kind is not None and kind not in CLUSTER_KINDS:
         raise ValueError(f"kind must be provisioned or serverless, not {kind!r}")
 
 
@@ -179,7 +180,10 @@ class _Run:
         self.topic = summary.topic
         self.partitions = len(acks.pending)
         self.skip = self.seq = summary.resumed_from
-        self.headers = (("run_id", summary.run_id.encode()), ("dataset", dataset.encode()))
+        self.headers = (
+            (HEADER_RUN_ID, summary.run_id.encode()),
+            (HEADER_DATASET, dataset.encode()),
+        )
         self.key_cache: dict[str | None, tuple[bytes | None, int]] = {}
         self.pacer = Pacer(pace, self.skip)
         self.last_ts = 0
@@ -232,8 +236,8 @@ class _Run:
                 part = row % partitions
             fh = file_headers.get(fname)
             if fh is None:
-                fh = file_headers[fname] = ("file", fname.encode())
-            headers = [h_run, h_dataset, fh, ("row", b"%d" % row)]
+                fh = file_headers[fname] = (HEADER_FILE, fname.encode())
+            headers = [h_run, h_dataset, fh, (HEADER_ROW, b"%d" % row)]
             try:
                 produce(topic, value, kb, partition=part, timestamp=ts, headers=headers)
             except BufferError:

@@ -9,7 +9,7 @@ import math
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.contract import REDSET_COLUMNS, row_location
+from common.contract import RAW_TEXT, REDSET_COLUMNS, row_location
 
 #: a row whose JSON (in UTF-8) is longer than this is sent as an unreadable row
 #: (``field_too_large``): Kafka refuses messages over ~1 MB, and the clean stage's dead
@@ -41,9 +41,9 @@ def safe_value(value: str, file: str, row: int) -> tuple[str, str | None]:
     text = json.dumps(v) if changed else value
     if len(text.encode()) <= MAX_ROW_BYTES:
         return text, None
-    given = v.get("_raw")
+    given = v.get(RAW_TEXT)
     if isinstance(given, str) and isinstance(v.get("_error"), dict):
-        v["_raw"] = _shorten(given)  # unreadable already: keep its reason
+        v[RAW_TEXT] = _shorten(given)  # unreadable already: keep its reason
         return json.dumps(v), None
     return _too_large(v, text, file, row), "field_too_large"
 
@@ -53,7 +53,7 @@ def _too_large(v: dict[str, object], text: str, file: str, row: int) -> str:
     sizes = {k: len(json.dumps(x)) for k, x in v.items() if k in _REDSET}
     big = max(sizes, key=lambda k: sizes[k])
     out = {k: (None if sizes.get(k, 0) > MAX_KEPT_FIELD_BYTES else x) for k, x in v.items()}
-    out["_raw"] = _shorten(text)
+    out[RAW_TEXT] = _shorten(text)
     out["_error"] = {
         "field": big,
         "reason": "field_too_large",

@@ -6,42 +6,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.contract import BOTTLENECKS, HEALTH_METRICS, QUERY_TYPES
+from common.contract import BOTTLENECKS, HEALTH_METRICS
 from common.settings import Settings
 from processors.logic import health, query_metrics
 from processors.logic.winlog import WindowSpec, add_row
+from tests.support.query_records import close_or_both_null, duckdb_row, maybe, query_fields
 
 WINDOW_MS = 3_600_000
 
 
-def _maybe(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), s)
-
-
 _ms = st.one_of(st.just(0), st.integers(0, 10**7))
 _mb = st.one_of(st.just(0.0), st.floats(0, 1e6, allow_nan=False).map(lambda x: round(x, 1)))
-_records = st.lists(
-    st.fixed_dictionaries(
-        {
-            "query_type": st.sampled_from(QUERY_TYPES),
-            "was_aborted": st.booleans(),
-            "was_cached": st.booleans(),
-            "queue_duration_ms": _maybe(_ms),
-            "execution_duration_ms": _maybe(_ms),
-            "compile_duration_ms": _maybe(_ms),
-            "mbytes_scanned": _maybe(_mb),
-            "mbytes_spilled": _maybe(_mb),
-        }
-    ),
-    min_size=1,
-    max_size=40,
-)
+_records = st.lists(st.fixed_dictionaries(query_fields(_ms, _mb)), min_size=1, max_size=40)
 
 
 def _rows(recs: list[dict[str, Any]]) -> list[list[Any]]:
@@ -68,20 +48,13 @@ FROM (SELECT queue_duration_ms AS q, execution_duration_ms::DOUBLE AS e,
 
 
 def _duckdb(recs: list[dict[str, Any]]) -> dict[str, Any]:
-    with duckdb.connect() as con:
-        con.register("t", pa.Table.from_pylist(recs))
-        cur = con.execute(_SQL)
-        row = cur.fetchone()
-        assert row is not None
-        out = dict(zip([d[0] for d in cur.description], row, strict=True))
+    out = duckdb_row(recs, _SQL)
     # DuckDB divides by zero to NULL only for integers; x / 0.0 is inf or nan
     return {k: None if v is None or not math.isfinite(v) else v for k, v in out.items()}
 
 
 def _close(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return close_or_both_null(a, b, abs_tol=1e-9)
 
 
 @settings(max_examples=80, deadline=None)
@@ -139,7 +112,7 @@ def test_thresholds_and_anomaly_come_from_settings() -> None:
     assert health.Anomaly.from_settings(s) == health.Anomaly(5, 2, 2.0)
 
 
-_vals = st.lists(_maybe(st.floats(-1e6, 1e6, allow_nan=False)), max_size=30)
+_vals = st.lists(maybe(st.floats(-1e6, 1e6, allow_nan=False)), max_size=30)
 
 
 @settings(max_examples=200, deadline=None)

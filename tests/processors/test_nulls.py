@@ -4,21 +4,14 @@ query, boards that skip unknowns, no FLATTENED row for a query without table ids
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.contract import QUERY_TYPES
 from processors.logic import compile_metrics, leaderboard, query_metrics
 from processors.logic.flatten import flatten
-
-
-def _maybe(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), s)
-
+from tests.support.query_records import close_or_both_null, duckdb_row, maybe, query_fields
 
 _ms = st.integers(0, 10**7)
 _mb = st.floats(0, 1e7, allow_nan=False, allow_infinity=False)
@@ -26,20 +19,13 @@ _mb = st.floats(0, 1e7, allow_nan=False, allow_infinity=False)
 _records = st.lists(
     st.fixed_dictionaries(
         {
-            "query_type": st.sampled_from(QUERY_TYPES),
-            "was_aborted": st.booleans(),
-            "was_cached": st.booleans(),
-            "queue_duration_ms": _maybe(_ms),
-            "execution_duration_ms": _maybe(_ms),
-            "compile_duration_ms": _maybe(_ms),
-            "mbytes_scanned": _maybe(_mb),
-            "mbytes_spilled": _maybe(_mb),
-            "num_joins": _maybe(st.integers(0, 20)),
-            "num_scans": _maybe(st.integers(0, 20)),
-            "num_aggregations": _maybe(st.integers(0, 20)),
-            "user_id": _maybe(st.integers(0, 3)),
-            "read_table_ids": _maybe(st.lists(st.integers(0, 5), max_size=3)),
-            "write_table_ids": _maybe(st.lists(st.integers(0, 5), max_size=2)),
+            **query_fields(_ms, _mb),
+            "num_joins": maybe(st.integers(0, 20)),
+            "num_scans": maybe(st.integers(0, 20)),
+            "num_aggregations": maybe(st.integers(0, 20)),
+            "user_id": maybe(st.integers(0, 3)),
+            "read_table_ids": maybe(st.lists(st.integers(0, 5), max_size=3)),
+            "write_table_ids": maybe(st.lists(st.integers(0, 5), max_size=2)),
             "cluster": st.sampled_from(["provisioned-1", "serverless-1", "provisioned-2"]),
         }
     ),
@@ -72,20 +58,11 @@ _SQL_COLS = {
 
 
 def _close(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return close_or_both_null(a, b, abs_tol=1e-6)
 
 
 def _duckdb(recs: list[dict[str, Any]], select: str) -> dict[str, Any]:
-    import pyarrow as pa
-
-    with duckdb.connect() as con:
-        con.register("t", pa.Table.from_pylist(recs))
-        cur = con.execute(f"SELECT {select} FROM t")
-        row = cur.fetchone()
-        assert row is not None
-        return dict(zip([d[0] for d in cur.description], row, strict=True))
+    return duckdb_row(recs, f"SELECT {select} FROM t")
 
 
 @settings(max_examples=60, deadline=None)

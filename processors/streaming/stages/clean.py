@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.contract import DUPLICATE_REASON
 from processors.logic.clean import clean_row
 from processors.logic.dead_letters import dead_letter
 from processors.logic.dedup import seen_or_add
@@ -46,7 +47,7 @@ def wire_clean(w: Wiring) -> None:
             dl = dead_letter(
                 value,
                 "query_id",
-                "duplicate",
+                DUPLICATE_REASON,
                 f"duplicate of query_id {rec['query_id']} in cluster {cluster} "
                 f"first seen at {old[0]} row {old[1]}",
                 cluster,
