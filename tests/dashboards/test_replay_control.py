@@ -26,6 +26,7 @@ from dashboards.replay_tab import (
     state_of,
 )
 from producers.synthetic import SyntheticSpec, generate
+from tests.support.probes import wait_for
 
 
 def _replay_page() -> None:
@@ -47,12 +48,7 @@ def _acked(path: Path) -> int:
 
 
 def _until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    wait_for(cond, timeout, what, every_s=0.3)
 
 
 def _steady(path: Path, seconds: float = 3.0) -> int | None:

@@ -17,15 +17,11 @@ from common.settings import Settings
 from producers.replay import Pace, ReplaySummary, control_paths, read_rate, replay
 from producers.replay.pace import watch_controls
 from producers.synthetic import SyntheticSpec, generate
+from tests.support.probes import wait_for
 
 
 def _until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    wait_for(cond, timeout, what, every_s=0.1)
 
 
 def test_read_rate(tmp_path: Path) -> None:

@@ -29,13 +29,14 @@ def high_watermarks(settings: Settings, name: str, isolation: str = "read_uncomm
         c.close()
 
 
-def wait_for(cond: Callable[[], object], timeout_s: float, what: str) -> None:
+def wait_for(cond: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.5) -> None:
+    """Return once ``cond()`` holds; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if cond():
             return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def group_members(settings: Settings) -> dict[str, int]:
