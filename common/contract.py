@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Final
 
-#: Arrival times the clean stage accepts ([start, end), UTC; processors.logic.clean). The replay
+#: Arrival times the clean stage accepts ([start, end), UTC; processors.logic.parsers). The replay
 #: sends a row outside them with the previous row's timestamp: brokers refuse negative
 #: timestamps (before 1970), and Kafka 4 those more than an hour ahead by default.
 PLAUSIBLE_ARRIVAL: Final[tuple[str, str]] = ("2000-01-01", "2100-01-01")
