@@ -159,8 +159,12 @@ def test_without_java_the_cli_starts_tansu_and_says_why(tmp_path: Path) -> None:
     assert shutil.which("java", path=env["PATH"]) is None
     proc = subprocess.Popen(
         [sys.executable, "-m", "common.broker", "--run-dir", str(tmp_path / "run")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().startswith("127.0.0.1:")
     finally:

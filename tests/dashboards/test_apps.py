@@ -89,8 +89,11 @@ def test_expert_drill_down_updates_url_and_numbers(filled_db: str, dash_env) -> 
     user_pick.select(user).run()
     assert not at.exception, at.exception
     assert at.query_params["user"] == str(user)
-    (n,) = _q(filled_db, "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ? AND user_id = ?",
-              [cluster, int(user)])  # fmt: skip
+    (n,) = _q(
+        filled_db,
+        "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ? AND user_id = ?",
+        [cluster, int(user)],
+    )
     assert _metrics(at)["Queries"] == units.count(n)
 
 
@@ -105,8 +108,12 @@ def test_expert_url_reproduces_the_view(filled_db: str, dash_env) -> None:
     at.query_params["qtypes"] = "select,insert"
     at.run()
     assert not at.exception, at.exception
-    (n,) = _q(filled_db, "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ? "
-              "AND query_type IN ('select', 'insert')", [cluster])  # fmt: skip
+    (n,) = _q(
+        filled_db,
+        "SELECT count(*) FROM fact_query WHERE run_id = 'run-a' AND cluster = ? "
+        "AND query_type IN ('select', 'insert')",
+        [cluster],
+    )
     assert _metrics(at)["Queries"] == units.count(n)
     assert next(s for s in at.selectbox if str(s.key).startswith("cluster:")).value == cluster
     assert next(m for m in at.multiselect if m.key == "qtypes").value == ["select", "insert"]

@@ -82,9 +82,21 @@ def _start_dashboard(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``streamlit run dashboards/<name>.py`` on a free port, once it answers its health check."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / f"{name}.py"),
-           "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false"] + (["--", *args] if args else [])  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "dashboards" / f"{name}.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ] + (["--", *args] if args else [])
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -100,8 +112,11 @@ def _start_dashboard(
 
 
 def _base_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DUCKDB_PATH", "DASHBOARD_READ_ONLY")}  # fmt: skip
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DUCKDB_PATH", "DASHBOARD_READ_ONLY")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +148,17 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=exe,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 

@@ -113,8 +113,17 @@ def test_experiment_reconciles_on_duckdb_written_csv(
                FROM fact_query WHERE run_id = ?""",
             [run_id],
         ).iloc[0]
-        for k in ("queries", "cached", "aborted", "compile_ms", "queue_ms", "exec_ms", "total_ms",
-                  "compile_known", "mb_known"):  # fmt: skip
+        for k in (
+            "queries",
+            "cached",
+            "aborted",
+            "compile_ms",
+            "queue_ms",
+            "exec_ms",
+            "total_ms",
+            "compile_known",
+            "mb_known",
+        ):
             assert fact[k] == expected[k], k
         for k in ("mb_scanned", "mb_spilled"):
             assert fact[k] == pytest.approx(expected[k], rel=1e-9), k

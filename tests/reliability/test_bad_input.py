@@ -156,9 +156,13 @@ def _fields(rows: list[dict[str, Any]]) -> list[list[Any]]:
 
 @pytest.mark.parametrize(
     "name,delimiter,bom",
-    [("tabs.tsv", "\t", False), ("semi.csv", ";", False), ("pipes.csv", "|", False),
-     ("excel_utf8.csv", ",", True)],
-)  # fmt: skip
+    [
+        ("tabs.tsv", "\t", False),
+        ("semi.csv", ";", False),
+        ("pipes.csv", "|", False),
+        ("excel_utf8.csv", ",", True),
+    ],
+)
 def test_other_delimiters_and_bom_read_every_row(
     tmp_path: Path, name: str, delimiter: str, bom: bool
 ) -> None:
@@ -466,9 +470,14 @@ def test_suspects_from_the_flag_column_or_the_text() -> None:
     from producers.replay.sanitise import suspects as _suspects
 
     texts = pa.array(
-        ['{"a": 1}', '{"a": NaN}', '{"b": "x"}', "{" + " " * MAX_ROW_BYTES + "}",
-         '{"l": [Infinity]}']
-    )  # fmt: skip
+        [
+            '{"a": 1}',
+            '{"a": NaN}',
+            '{"b": "x"}',
+            "{" + " " * MAX_ROW_BYTES + "}",
+            '{"l": [Infinity]}',
+        ]
+    )
     sql_flags = pa.array([False, True, False, False, False])
     assert _suspects(texts, sql_flags, search_text=False) == [1, 3]
     assert _suspects(texts, None, search_text=True) == [1, 3, 4]

@@ -182,11 +182,24 @@ def test_broker_restart_without_its_topics_is_detected_and_recovered_by_replay(
         assert b2.cluster_id != b1.cluster_id
         # the standalone materializer says so once, exits 0 and keeps every row
         cli = subprocess.run(
-            [sys.executable, "-m", "warehouse", "materialize", "--db", db,
-             "--topics", ",".join(TOPICS), "--until-idle", "1"],
-            env=dict(s2.to_env(), PYTHONUNBUFFERED="1"), cwd=ROOT, capture_output=True,
-            text=True, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "warehouse",
+                "materialize",
+                "--db",
+                db,
+                "--topics",
+                ",".join(TOPICS),
+                "--until-idle",
+                "1",
+            ],
+            env=dict(s2.to_env(), PYTHONUNBUFFERED="1"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert cli.returncode == 0, cli.stderr
         expected = (
             f"broker restarted: the broker at {b2.bootstrap} is not the one this warehouse "

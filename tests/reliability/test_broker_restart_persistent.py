@@ -95,8 +95,11 @@ def test_persistent_broker_restart_midrun_resumes_from_committed_offsets(
         with open(log, "wb") as out:
             sup = subprocess.Popen(
                 [sys.executable, "-m", "processors", "all", "--until-idle", str(UNTIL_IDLE_S)],
-                env=settings_env(s), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                env=settings_env(s),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             # every stage is in its group before the input flows
             wait_for(lambda: all(group_members(s).values()), 90, "the stages to join")

@@ -151,9 +151,8 @@ def _commands(db: Path) -> dict[str, list[str]]:
     return {
         "replay": ["producers.replay", f"synthetic:rows={ROWS},seed=3", "--no-progress"],
         "stage": ["processors", "clean", "--until-idle", "3"],
-        "materializer": ["warehouse", "materialize", "--db", str(db),
-                         "--until-idle", "3"],
-    }  # fmt: skip
+        "materializer": ["warehouse", "materialize", "--db", str(db), "--until-idle", "3"],
+    }
 
 
 def test_pipeline_works_over_sasl_ssl_with_the_right_credentials(

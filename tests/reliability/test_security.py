@@ -69,9 +69,12 @@ def _cli(args: list[str], s: Settings, tmp_path: Path, timeout: float = 120) -> 
         timeout=timeout,
     )
     logs = "".join(
-        p.read_text(errors="replace") for p in Path(s.run_dir).rglob("*") if p.is_file()
-        and p.suffix in {".log", ".txt", ".json", ""} and p.stat().st_size < 5_000_000
-    )  # fmt: skip
+        p.read_text(errors="replace")
+        for p in Path(s.run_dir).rglob("*")
+        if p.is_file()
+        and p.suffix in {".log", ".txt", ".json", ""}
+        and p.stat().st_size < 5_000_000
+    )
     return proc.stdout + proc.stderr + logs + f"\nexit={proc.returncode}"
 
 

@@ -49,11 +49,33 @@ def make_ca(folder: Path, name: str) -> Path:
     store, pem = folder / f"{name}.p12", folder / f"{name}.pem"
     password = _ca_password(folder, name)
     _run(
-        "-genkeypair", "-alias", "ca", *KEY_ARGS, "-dname", f"CN={name}", "-ext", "bc:c",
-        "-validity", "2", "-keystore", str(store), "-storetype", "PKCS12", password=password,
-    )  # fmt: skip
-    _run("-exportcert", "-rfc", "-alias", "ca", "-keystore", str(store), "-file", str(pem),
-         password=password)  # fmt: skip
+        "-genkeypair",
+        "-alias",
+        "ca",
+        *KEY_ARGS,
+        "-dname",
+        f"CN={name}",
+        "-ext",
+        "bc:c",
+        "-validity",
+        "2",
+        "-keystore",
+        str(store),
+        "-storetype",
+        "PKCS12",
+        password=password,
+    )
+    _run(
+        "-exportcert",
+        "-rfc",
+        "-alias",
+        "ca",
+        "-keystore",
+        str(store),
+        "-file",
+        str(pem),
+        password=password,
+    )
     return pem
 
 
@@ -73,15 +95,37 @@ def make_broker_keys(folder: Path) -> BrokerKeys:
     csr, crt = folder / "broker.csr", folder / "broker.crt"
     common = ("-keystore", str(store), "-storetype", "PKCS12")
     _run(
-        "-genkeypair", "-alias", "broker", *KEY_ARGS, "-dname", "CN=127.0.0.1",
-        "-ext", BROKER_SAN, "-validity", "2", *common, password=password,
-    )  # fmt: skip
+        "-genkeypair",
+        "-alias",
+        "broker",
+        *KEY_ARGS,
+        "-dname",
+        "CN=127.0.0.1",
+        "-ext",
+        BROKER_SAN,
+        "-validity",
+        "2",
+        *common,
+        password=password,
+    )
     _run("-certreq", "-alias", "broker", "-file", str(csr), *common, password=password)
     _run(
-        "-gencert", "-alias", "ca", "-keystore", str(ca_store), "-infile", str(csr),
-        "-outfile", str(crt), "-rfc", "-ext", BROKER_SAN, "-validity", "2",
+        "-gencert",
+        "-alias",
+        "ca",
+        "-keystore",
+        str(ca_store),
+        "-infile",
+        str(csr),
+        "-outfile",
+        str(crt),
+        "-rfc",
+        "-ext",
+        BROKER_SAN,
+        "-validity",
+        "2",
         password=ca_password,
-    )  # fmt: skip
+    )
     # the chain back to the CA first, then the signed certificate replaces the self-signed one
     _run("-importcert", "-alias", "ca", "-file", str(ca_pem), *common, password=password)
     _run("-importcert", "-alias", "broker", "-file", str(crt), *common, password=password)
