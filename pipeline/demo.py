@@ -26,6 +26,30 @@ DEFAULT_SOURCE = (
 )
 
 
+#: the dashboards' scripts (found from the package, so the demo runs from any folder)
+DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
+
+
+def dashboard_argv(name: str, port: int, args: list[str] | None = None) -> list[str]:
+    """``streamlit run dashboards/<name>.py`` headless on 127.0.0.1:``port`` (script
+    ``args`` after ``--``)."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARDS / f"{name}.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ] + (["--", *args] if args else [])
+
+
 def _stop_and_report(sup: Supervisor) -> None:
     """Stop every child, the last started first (the replay before the chain it feeds)."""
     stopped = sup.stop(timeout_s=15.0, reverse=True)
@@ -147,22 +171,7 @@ def _start_dashboards(
         denv = dict(sup.env or {}, DUCKDB_PATH=str(data_dir / f"{name}.duckdb"))
         if urls:  # the aggregate page's links open the expert page
             denv["EXPERT_URL"] = f"http://127.0.0.1:{urls[0][1]}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            f"dashboards/{name}.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
-        sup.start(f"dashboard-{name}", cmd, env=denv)
+        sup.start(f"dashboard-{name}", dashboard_argv(name, port), env=denv)
         urls.append((name, port))
     return urls
 

@@ -27,6 +27,7 @@ import requests
 
 from common.settings import Settings
 from dashboards import units
+from pipeline.demo import dashboard_argv
 from producers.synthetic import SyntheticSpec, generate
 from tests.support.oracle import batch
 
@@ -82,23 +83,12 @@ def _start_dashboard(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``streamlit run dashboards/<name>.py`` on a free port, once it answers its health check."""
     port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "dashboards" / f"{name}.py"),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ] + (["--", *args] if args else [])
     proc = subprocess.Popen(
-        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        dashboard_argv(name, port, args),
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
