@@ -16,7 +16,7 @@ log = logging.getLogger("processors")
 
 def message_dispatch(rt: Runtime, handlers: list[Handler], *, raw_input: bool) -> Handler:
     """The worker's handler of an input message: parse the JSON value, then call every
-    stage's handler (the state cache's partition is the message's)."""
+    stage's handler (its caller has set the state cache's partition to the message's)."""
 
     def on_message(value: Any, key: Any, ts: int, headers: Any) -> None:
         rt.touch()
